@@ -1,0 +1,267 @@
+// Package models holds kefuhub's domain types. They are GORM models and, by
+// gqlgen's autobind, the Go side of the GraphQL object types. No I/O here.
+package models
+
+import (
+	"fmt"
+	"time"
+)
+
+// Tenant is one company using kefuhub. Every other row belongs to a tenant.
+type Tenant struct {
+	ID        uint64    `gorm:"primaryKey"`
+	Name      string    `gorm:"size:200;not null"`
+	Slug      string    `gorm:"size:64;not null;uniqueIndex"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+func (t *Tenant) GlobalID() string { return EncodeID(TypeTenant, t.ID) }
+
+// User is a member of staff. The platform ids let connectors map a DingTalk
+// or WeCom sender to the user.
+type User struct {
+	ID              uint64    `gorm:"primaryKey"`
+	TenantID        uint64    `gorm:"not null;uniqueIndex:ux_users_tenant_email,priority:1"`
+	Name            string    `gorm:"size:200;not null"`
+	Email           string    `gorm:"size:320;not null;uniqueIndex:ux_users_tenant_email,priority:2"`
+	Role            Role      `gorm:"size:16;not null"`
+	DingTalkUserID  *string   `gorm:"column:dingtalk_user_id;size:64;index"`
+	DingTalkUnionID *string   `gorm:"column:dingtalk_union_id;size:64;index"`
+	WeComUserID     *string   `gorm:"column:wecom_user_id;size:64;index"`
+	Active          bool      `gorm:"not null;default:true"`
+	CreatedAt       time.Time `gorm:"not null"`
+	UpdatedAt       time.Time `gorm:"not null"`
+}
+
+func (u *User) GlobalID() string { return EncodeID(TypeUser, u.ID) }
+
+// Team groups users; conversations and tickets can be routed to a team.
+type Team struct {
+	ID          uint64    `gorm:"primaryKey"`
+	TenantID    uint64    `gorm:"not null;uniqueIndex:ux_teams_tenant_name,priority:1"`
+	Name        string    `gorm:"size:200;not null;uniqueIndex:ux_teams_tenant_name,priority:2"`
+	Description string    `gorm:"size:1000;not null;default:''"`
+	CreatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
+func (t *Team) GlobalID() string { return EncodeID(TypeTeam, t.ID) }
+
+// TeamMember links a user to a team.
+type TeamMember struct {
+	TeamID    uint64    `gorm:"primaryKey;autoIncrement:false"`
+	UserID    uint64    `gorm:"primaryKey;autoIncrement:false;index"`
+	TenantID  uint64    `gorm:"not null;index"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+// APIToken authenticates a caller as a user. Only the SHA-256 of the secret
+// is stored; the secret itself is shown once, when the token is created.
+type APIToken struct {
+	ID         uint64     `gorm:"primaryKey"`
+	TenantID   uint64     `gorm:"not null;index"`
+	UserID     uint64     `gorm:"not null;index"`
+	Name       string     `gorm:"size:200;not null"`
+	Hash       string     `gorm:"size:64;not null;uniqueIndex"`
+	Prefix     string     `gorm:"size:16;not null"`
+	LastUsedAt *time.Time ``
+	RevokedAt  *time.Time ``
+	ExpiresAt  *time.Time ``
+	CreatedAt  time.Time  `gorm:"not null"`
+}
+
+func (APIToken) TableName() string   { return "api_tokens" }
+func (t *APIToken) GlobalID() string { return EncodeID(TypeAPIToken, t.ID) }
+func (t *APIToken) Revoked() bool    { return t.RevokedAt != nil }
+func (t *APIToken) Usable(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
+// Customer is one person, however many channels they write from.
+type Customer struct {
+	ID           uint64         `gorm:"primaryKey"`
+	TenantID     uint64         `gorm:"not null;index:ix_customers_tenant_created,priority:1"`
+	Name         string         `gorm:"size:200;not null"`
+	Phone        *string        `gorm:"size:32;index"`
+	Email        *string        `gorm:"size:320;index"`
+	Tags         []string       `gorm:"serializer:json;type:text"`
+	Attributes   map[string]any `gorm:"serializer:json;type:text"`
+	MergedIntoID *uint64        `gorm:"index"`
+	CreatedAt    time.Time      `gorm:"not null;index:ix_customers_tenant_created,priority:2"`
+	UpdatedAt    time.Time      `gorm:"not null"`
+}
+
+func (c *Customer) GlobalID() string { return EncodeID(TypeCustomer, c.ID) }
+
+// Identity is how a customer is known on one channel (WeCom external_userid,
+// Taobao buyer_open_uid, an email address...). Unique per channel.
+type Identity struct {
+	ID          uint64    `gorm:"primaryKey"`
+	TenantID    uint64    `gorm:"not null;index"`
+	CustomerID  uint64    `gorm:"not null;index"`
+	ChannelID   uint64    `gorm:"not null;uniqueIndex:ux_identities_channel_external,priority:1"`
+	ExternalID  string    `gorm:"size:191;not null;uniqueIndex:ux_identities_channel_external,priority:2"`
+	DisplayName string    `gorm:"size:200;not null;default:''"`
+	CreatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
+func (i *Identity) GlobalID() string { return EncodeID(TypeIdentity, i.ID) }
+
+// Channel is one inbound/outbound route to customers. Settings are public
+// configuration; secret settings are sealed with AES-GCM and never leave
+// the server.
+type Channel struct {
+	ID            uint64         `gorm:"primaryKey"`
+	TenantID      uint64         `gorm:"not null;index"`
+	Kind          ChannelKind    `gorm:"size:32;not null"`
+	Name          string         `gorm:"size:200;not null"`
+	Settings      map[string]any `gorm:"serializer:json;type:text"`
+	SecretKeys    []string       `gorm:"serializer:json;type:text"`
+	SealedSecrets []byte         `gorm:"type:blob"`
+	Enabled       bool           `gorm:"not null;default:true"`
+	CreatedAt     time.Time      `gorm:"not null"`
+	UpdatedAt     time.Time      `gorm:"not null"`
+}
+
+func (c *Channel) GlobalID() string { return EncodeID(TypeChannel, c.ID) }
+
+// Conversation is a thread with one customer on one channel.
+type Conversation struct {
+	ID              uint64             `gorm:"primaryKey"`
+	TenantID        uint64             `gorm:"not null;uniqueIndex:ux_conversations_tenant_number,priority:1;index:ix_conversations_inbox,priority:1"`
+	Number          int64              `gorm:"not null;uniqueIndex:ux_conversations_tenant_number,priority:2"`
+	ChannelID       uint64             `gorm:"not null;index"`
+	CustomerID      uint64             `gorm:"not null;index"`
+	Subject         string             `gorm:"size:500;not null;default:''"`
+	Status          ConversationStatus `gorm:"size:16;not null;index:ix_conversations_inbox,priority:2"`
+	Priority        Priority           `gorm:"size:16;not null"`
+	AssigneeID      *uint64            `gorm:"index"`
+	TeamID          *uint64            `gorm:"index"`
+	Tags            []string           `gorm:"serializer:json;type:text"`
+	LastMessageID   *uint64            ``
+	LastMessageAt   *time.Time         ``
+	LastActivityAt  time.Time          `gorm:"not null;index:ix_conversations_inbox,priority:3"`
+	FirstResponseAt *time.Time         ``
+	WaitingSince    *time.Time         ``
+	SnoozedUntil    *time.Time         ``
+	CreatedAt       time.Time          `gorm:"not null"`
+	UpdatedAt       time.Time          `gorm:"not null"`
+}
+
+func (c *Conversation) GlobalID() string { return EncodeID(TypeConversation, c.ID) }
+
+// Attachment describes a file attached to a message; the bytes live on the
+// platform or in object storage, not in the database.
+type Attachment struct {
+	Name     string `json:"name"`
+	MimeType string `json:"mimeType"`
+	Size     int64  `json:"size"`
+	URL      string `json:"url"`
+	MediaID  string `json:"mediaId,omitempty"`
+}
+
+// Message is one message in a conversation, or a private note between staff.
+type Message struct {
+	ID               uint64           `gorm:"primaryKey"`
+	TenantID         uint64           `gorm:"not null;index"`
+	ConversationID   uint64           `gorm:"not null;index:ix_messages_conversation,priority:1"`
+	ChannelID        uint64           `gorm:"not null;uniqueIndex:ux_messages_channel_external,priority:1"`
+	Direction        MessageDirection `gorm:"size:16;not null"`
+	SenderType       SenderType       `gorm:"size:16;not null"`
+	SenderUserID     *uint64          ``
+	SenderCustomerID *uint64          ``
+	Text             string           `gorm:"type:text;not null"`
+	ContentType      string           `gorm:"size:64;not null;default:'text/plain'"`
+	Attachments      []Attachment     `gorm:"serializer:json;type:text"`
+	// ExternalID is the platform's message id; NULL for messages that have
+	// not reached a platform, so the unique index ignores them.
+	ExternalID     *string        `gorm:"size:191;uniqueIndex:ux_messages_channel_external,priority:2"`
+	DeliveryStatus DeliveryStatus `gorm:"size:16;not null"`
+	DeliveryError  string         `gorm:"size:1000;not null;default:''"`
+	IsPrivate      bool           `gorm:"not null;default:false"`
+	CreatedAt      time.Time      `gorm:"not null;index:ix_messages_conversation,priority:2"`
+}
+
+func (m *Message) GlobalID() string { return EncodeID(TypeMessage, m.ID) }
+
+// ExternalRef records where a ticket was pushed to (an OA system, a DingTalk
+// to-do, a WeCom approval) and the id it has there.
+type ExternalRef struct {
+	System     string    `json:"system"`
+	ExternalID string    `json:"externalId"`
+	URL        string    `json:"url,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// Ticket is a work order.
+type Ticket struct {
+	ID           uint64        `gorm:"primaryKey"`
+	TenantID     uint64        `gorm:"not null;uniqueIndex:ux_tickets_tenant_number,priority:1;index:ix_tickets_tenant_status,priority:1"`
+	Number       int64         `gorm:"not null;uniqueIndex:ux_tickets_tenant_number,priority:2"`
+	Title        string        `gorm:"size:500;not null"`
+	Description  string        `gorm:"type:text;not null"`
+	Category     string        `gorm:"size:100;not null;default:'';index"`
+	Priority     Priority      `gorm:"size:16;not null"`
+	Status       TicketStatus  `gorm:"size:16;not null;index:ix_tickets_tenant_status,priority:2"`
+	CustomerID   *uint64       `gorm:"index"`
+	AssigneeID   *uint64       `gorm:"index"`
+	TeamID       *uint64       `gorm:"index"`
+	CreatedByID  *uint64       ``
+	DueAt        *time.Time    ``
+	ExternalRefs []ExternalRef `gorm:"serializer:json;type:text"`
+	ResolvedAt   *time.Time    ``
+	ClosedAt     *time.Time    ``
+	CreatedAt    time.Time     `gorm:"not null;index:ix_tickets_tenant_status,priority:3"`
+	UpdatedAt    time.Time     `gorm:"not null"`
+}
+
+func (t *Ticket) GlobalID() string { return EncodeID(TypeTicket, t.ID) }
+
+// Reference is the number staff and customers quote, e.g. "T-1024".
+func (t *Ticket) Reference() string { return fmt.Sprintf("T-%d", t.Number) }
+
+// AllowedTransitions lists the statuses this ticket may move to next.
+func (t *Ticket) AllowedTransitions() []TicketStatus { return t.Status.NextStatuses() }
+
+// TicketConversation links a ticket to a conversation it came from.
+type TicketConversation struct {
+	TicketID       uint64    `gorm:"primaryKey;autoIncrement:false"`
+	ConversationID uint64    `gorm:"primaryKey;autoIncrement:false;index"`
+	TenantID       uint64    `gorm:"not null;index"`
+	CreatedAt      time.Time `gorm:"not null"`
+}
+
+// AuditEvent records who did what to which object, with before and after.
+type AuditEvent struct {
+	ID         uint64         `gorm:"primaryKey"`
+	TenantID   uint64         `gorm:"not null;index:ix_audit_tenant_created,priority:1"`
+	ActorType  ActorType      `gorm:"size:16;not null"`
+	ActorID    *uint64        ``
+	Action     string         `gorm:"size:64;not null;index"`
+	ObjectType string         `gorm:"size:32;not null;index:ix_audit_object,priority:1"`
+	ObjectID   uint64         `gorm:"not null;index:ix_audit_object,priority:2"`
+	Before     map[string]any `gorm:"serializer:json;type:text"`
+	After      map[string]any `gorm:"serializer:json;type:text"`
+	CreatedAt  time.Time      `gorm:"not null;index:ix_audit_tenant_created,priority:2"`
+}
+
+func (a *AuditEvent) GlobalID() string { return EncodeID(TypeAuditEvent, a.ID) }
+
+// ObjectGlobalID is the global ID of the object the event is about.
+func (a *AuditEvent) ObjectGlobalID() string { return EncodeID(a.ObjectType, a.ObjectID) }
+
+// Counter hands out per-tenant sequence numbers (conversation and ticket numbers).
+type Counter struct {
+	TenantID uint64 `gorm:"primaryKey;autoIncrement:false"`
+	Name     string `gorm:"primaryKey;size:32"`
+	Value    int64  `gorm:"not null"`
+}
+
+// All lists every persisted model, in an order that satisfies references.
+func All() []any {
+	return []any{
+		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{},
+	}
+}

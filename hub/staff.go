@@ -413,3 +413,13 @@ func decodeFilterRef(field, typ, gid string) (uint64, error) {
 	}
 	return id, nil
 }
+
+// UserByEmail finds a user of a tenant, for command-line administration.
+func (h *Hub) UserByEmail(ctx context.Context, tenantID uint64, email string) (*models.User, error) {
+	u := &models.User{}
+	err := h.conn(ctx).Where("tenant_id = ? AND email = ?", tenantID, strings.ToLower(strings.TrimSpace(email))).Take(u).Error
+	if store.IsNotFound(err) {
+		return nil, errNotFound("user", "user")
+	}
+	return u, err
+}

@@ -7,18 +7,26 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *auditEventResolver) Actor(ctx context.Context, obj *models.AuditEvent) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: Actor - actor"))
+	return loadOpt(ctx, r.loaders(ctx).User, obj.ActorID)
 }
 
 func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter) (*models.AuditEventConnection, error) {
-	panic(fmt.Errorf("not implemented: AuditEvents - auditEvents"))
+	page, err := r.Hub.AuditEvents(ctx, pageArgs(ctx, first, after, last, before), filter)
+	if err != nil {
+		return nil, err
+	}
+	return &models.AuditEventConnection{
+		Edges: edges(page, func(c string, n *models.AuditEvent) *models.AuditEventEdge {
+			return &models.AuditEventEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }

@@ -7,15 +7,25 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *mutationResolver) CreateChannel(ctx context.Context, input models.CreateChannelInput) (*models.CreateChannelPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateChannel - createChannel"))
+	ch, err := r.Hub.CreateChannel(ctx, input)
+	ue, err := userErrors(err)
+	return &models.CreateChannelPayload{Channel: ch, UserErrors: ue}, err
 }
 
 func (r *queryResolver) Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error) {
-	panic(fmt.Errorf("not implemented: Channels - channels"))
+	page, err := r.Hub.Channels(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return &models.ChannelConnection{
+		Edges: edges(page, func(c string, n *models.Channel) *models.ChannelEdge {
+			return &models.ChannelEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }

@@ -7,90 +7,116 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
+	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *conversationResolver) Channel(ctx context.Context, obj *models.Conversation) (*models.Channel, error) {
-	panic(fmt.Errorf("not implemented: Channel - channel"))
+	return loadOne(ctx, r.loaders(ctx).Channel, obj.ChannelID)
 }
 
 func (r *conversationResolver) Customer(ctx context.Context, obj *models.Conversation) (*models.Customer, error) {
-	panic(fmt.Errorf("not implemented: Customer - customer"))
+	return loadOne(ctx, r.loaders(ctx).Customer, obj.CustomerID)
 }
 
 func (r *conversationResolver) Assignee(ctx context.Context, obj *models.Conversation) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: Assignee - assignee"))
+	return loadOpt(ctx, r.loaders(ctx).User, obj.AssigneeID)
 }
 
 func (r *conversationResolver) Team(ctx context.Context, obj *models.Conversation) (*models.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	return loadOpt(ctx, r.loaders(ctx).Team, obj.TeamID)
 }
 
 func (r *conversationResolver) LastMessage(ctx context.Context, obj *models.Conversation) (*models.Message, error) {
-	panic(fmt.Errorf("not implemented: LastMessage - lastMessage"))
+	return loadOpt(ctx, r.loaders(ctx).Message, obj.LastMessageID)
 }
 
 func (r *conversationResolver) Messages(ctx context.Context, obj *models.Conversation, first *int, after *string, last *int, before *string, includePrivate *bool) (*models.MessageConnection, error) {
-	panic(fmt.Errorf("not implemented: Messages - messages"))
+	p, err := hub.CheckRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Hub.ConversationMessages(ctx, p, obj.ID, pageArgs(ctx, first, after, last, before), nil, includePrivate == nil || *includePrivate)
+	if err != nil {
+		return nil, err
+	}
+	return messageConnection(page), nil
 }
 
 func (r *conversationResolver) Tickets(ctx context.Context, obj *models.Conversation) ([]*models.Ticket, error) {
-	panic(fmt.Errorf("not implemented: Tickets - tickets"))
+	return loadMany(ctx, r.loaders(ctx).TicketsByConv, obj.ID)
 }
 
 func (r *conversationResolver) OpenTicketCount(ctx context.Context, obj *models.Conversation) (int, error) {
-	panic(fmt.Errorf("not implemented: OpenTicketCount - openTicketCount"))
+	return r.loaders(ctx).OpenTicketCount.Load(ctx, obj.ID)
 }
 
 func (r *messageResolver) Conversation(ctx context.Context, obj *models.Message) (*models.Conversation, error) {
-	panic(fmt.Errorf("not implemented: Conversation - conversation"))
+	return loadOne(ctx, r.loaders(ctx).Conversation, obj.ConversationID)
 }
 
 func (r *messageResolver) SenderUser(ctx context.Context, obj *models.Message) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: SenderUser - senderUser"))
+	return loadOpt(ctx, r.loaders(ctx).User, obj.SenderUserID)
 }
 
 func (r *messageResolver) SenderCustomer(ctx context.Context, obj *models.Message) (*models.Customer, error) {
-	panic(fmt.Errorf("not implemented: SenderCustomer - senderCustomer"))
+	return loadOpt(ctx, r.loaders(ctx).Customer, obj.SenderCustomerID)
 }
 
 func (r *mutationResolver) StartConversation(ctx context.Context, input models.StartConversationInput) (*models.StartConversationPayload, error) {
-	panic(fmt.Errorf("not implemented: StartConversation - startConversation"))
+	c, err := r.Hub.StartConversation(ctx, input)
+	ue, err := userErrors(err)
+	return &models.StartConversationPayload{Conversation: c, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) SendMessage(ctx context.Context, input models.SendMessageInput) (*models.SendMessagePayload, error) {
-	panic(fmt.Errorf("not implemented: SendMessage - sendMessage"))
+	m, err := r.Hub.SendMessage(ctx, input)
+	ue, err := userErrors(err)
+	return &models.SendMessagePayload{Message: m, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) AddNote(ctx context.Context, input models.AddNoteInput) (*models.AddNotePayload, error) {
-	panic(fmt.Errorf("not implemented: AddNote - addNote"))
+	m, err := r.Hub.AddNote(ctx, input)
+	ue, err := userErrors(err)
+	return &models.AddNotePayload{Message: m, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) AssignConversation(ctx context.Context, input models.AssignConversationInput) (*models.AssignConversationPayload, error) {
-	panic(fmt.Errorf("not implemented: AssignConversation - assignConversation"))
+	c, err := r.Hub.AssignConversation(ctx, input)
+	ue, err := userErrors(err)
+	return &models.AssignConversationPayload{Conversation: c, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) SetConversationStatus(ctx context.Context, input models.SetConversationStatusInput) (*models.SetConversationStatusPayload, error) {
-	panic(fmt.Errorf("not implemented: SetConversationStatus - setConversationStatus"))
+	c, err := r.Hub.SetConversationStatus(ctx, input)
+	ue, err := userErrors(err)
+	return &models.SetConversationStatusPayload{Conversation: c, UserErrors: ue}, err
 }
 
 func (r *queryResolver) Conversations(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) (*models.ConversationConnection, error) {
-	panic(fmt.Errorf("not implemented: Conversations - conversations"))
+	page, err := r.Hub.Conversations(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return conversationConnection(page), nil
 }
 
 func (r *queryResolver) Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter) (*models.MessageConnection, error) {
-	panic(fmt.Errorf("not implemented: Messages - messages"))
+	page, err := r.Hub.Messages(ctx, pageArgs(ctx, first, after, last, before), filter)
+	if err != nil {
+		return nil, err
+	}
+	return messageConnection(page), nil
 }
 
 func (r *subscriptionResolver) MessageAdded(ctx context.Context, conversationID *string) (<-chan *models.Message, error) {
-	panic(fmt.Errorf("not implemented: MessageAdded - messageAdded"))
+	return r.Hub.SubscribeMessages(ctx, conversationID)
 }
 
 func (r *subscriptionResolver) ConversationUpdated(ctx context.Context, filter *models.ConversationFilter) (<-chan *models.Conversation, error) {
-	panic(fmt.Errorf("not implemented: ConversationUpdated - conversationUpdated"))
+	return r.Hub.SubscribeConversations(ctx, filter)
 }
 
 func (r *Resolver) Conversation() graph.ConversationResolver { return &conversationResolver{r} }
@@ -101,15 +127,3 @@ type (
 	conversationResolver struct{ *Resolver }
 	messageResolver      struct{ *Resolver }
 )
-
-// !!! WARNING !!!
-// The code below was going to be deleted when updating resolvers. It has been copied here so you have
-// one last chance to move it out of harms way if you want. There are two reasons this happens:
-//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
-//    it when you're done.
-//  - You have helper methods in this file. Move them out to keep these resolver files clean.
-/*
-	func (r *messageResolver) IsPrivate(ctx context.Context, obj *models.Message) (bool, error) {
-	panic(fmt.Errorf("not implemented: IsPrivate - isPrivate"))
-}
-*/

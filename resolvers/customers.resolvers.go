@@ -7,50 +7,72 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *customerResolver) Identities(ctx context.Context, obj *models.Customer) ([]*models.Identity, error) {
-	panic(fmt.Errorf("not implemented: Identities - identities"))
+	return loadMany(ctx, r.loaders(ctx).IdentitiesByCustomer, obj.ID)
 }
 
 func (r *customerResolver) MergedInto(ctx context.Context, obj *models.Customer) (*models.Customer, error) {
-	panic(fmt.Errorf("not implemented: MergedInto - mergedInto"))
+	return loadOpt(ctx, r.loaders(ctx).Customer, obj.MergedIntoID)
 }
 
 func (r *customerResolver) Conversations(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.ConversationOrder) (*models.ConversationConnection, error) {
-	panic(fmt.Errorf("not implemented: Conversations - conversations"))
+	page, err := r.Hub.CustomerConversations(ctx, obj.ID, pageArgs(ctx, first, after, last, before), orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return conversationConnection(page), nil
 }
 
 func (r *customerResolver) Tickets(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.TicketOrder) (*models.TicketConnection, error) {
-	panic(fmt.Errorf("not implemented: Tickets - tickets"))
+	page, err := r.Hub.CustomerTickets(ctx, obj.ID, pageArgs(ctx, first, after, last, before), orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return ticketConnection(page), nil
 }
 
 func (r *identityResolver) Channel(ctx context.Context, obj *models.Identity) (*models.Channel, error) {
-	panic(fmt.Errorf("not implemented: Channel - channel"))
+	return loadOne(ctx, r.loaders(ctx).Channel, obj.ChannelID)
 }
 
 func (r *identityResolver) Customer(ctx context.Context, obj *models.Identity) (*models.Customer, error) {
-	panic(fmt.Errorf("not implemented: Customer - customer"))
+	return loadOne(ctx, r.loaders(ctx).Customer, obj.CustomerID)
 }
 
 func (r *mutationResolver) CreateCustomer(ctx context.Context, input models.CreateCustomerInput) (*models.CreateCustomerPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateCustomer - createCustomer"))
+	c, err := r.Hub.CreateCustomer(ctx, input)
+	ue, err := userErrors(err)
+	return &models.CreateCustomerPayload{Customer: c, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, input models.UpdateCustomerInput) (*models.UpdateCustomerPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateCustomer - updateCustomer"))
+	c, err := r.Hub.UpdateCustomer(ctx, input)
+	ue, err := userErrors(err)
+	return &models.UpdateCustomerPayload{Customer: c, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) MergeCustomers(ctx context.Context, input models.MergeCustomersInput) (*models.MergeCustomersPayload, error) {
-	panic(fmt.Errorf("not implemented: MergeCustomers - mergeCustomers"))
+	c, err := r.Hub.MergeCustomers(ctx, input)
+	ue, err := userErrors(err)
+	return &models.MergeCustomersPayload{Customer: c, UserErrors: ue}, err
 }
 
 func (r *queryResolver) Customers(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) (*models.CustomerConnection, error) {
-	panic(fmt.Errorf("not implemented: Customers - customers"))
+	page, err := r.Hub.Customers(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return &models.CustomerConnection{
+		Edges: edges(page, func(c string, n *models.Customer) *models.CustomerEdge {
+			return &models.CustomerEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *Resolver) Customer() graph.CustomerResolver { return &customerResolver{r} }

@@ -7,22 +7,21 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *queryResolver) Node(ctx context.Context, id string) (models.Node, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	return r.Hub.Node(ctx, id)
 }
 
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]models.Node, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return r.nodes(ctx, ids)
 }
 
 func (r *queryResolver) Viewer(ctx context.Context) (*models.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	return r.Hub.Viewer(ctx)
 }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }

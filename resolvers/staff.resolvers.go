@@ -7,50 +7,88 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *apiTokenResolver) User(ctx context.Context, obj *models.APIToken) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: User - user"))
+	return loadOne(ctx, r.loaders(ctx).User, obj.UserID)
 }
 
 func (r *mutationResolver) CreateUser(ctx context.Context, input models.CreateUserInput) (*models.CreateUserPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateUser - createUser"))
+	u, err := r.Hub.CreateUser(ctx, input)
+	ue, err := userErrors(err)
+	return &models.CreateUserPayload{User: u, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) CreateTeam(ctx context.Context, input models.CreateTeamInput) (*models.CreateTeamPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateTeam - createTeam"))
+	t, err := r.Hub.CreateTeam(ctx, input)
+	ue, err := userErrors(err)
+	return &models.CreateTeamPayload{Team: t, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) CreateAPIToken(ctx context.Context, input models.CreateAPITokenInput) (*models.CreateAPITokenPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIToken - createApiToken"))
+	tok, secret, err := r.Hub.CreateAPIToken(ctx, input)
+	ue, err := userErrors(err)
+	payload := &models.CreateAPITokenPayload{APIToken: tok, UserErrors: ue}
+	if tok != nil {
+		payload.Token = &secret
+	}
+	return payload, err
 }
 
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, input models.RevokeAPITokenInput) (*models.RevokeAPITokenPayload, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIToken - revokeApiToken"))
+	tok, err := r.Hub.RevokeAPIToken(ctx, input)
+	ue, err := userErrors(err)
+	return &models.RevokeAPITokenPayload{APIToken: tok, UserErrors: ue}, err
 }
 
 func (r *queryResolver) Users(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.UserFilter, orderBy *models.UserOrder) (*models.UserConnection, error) {
-	panic(fmt.Errorf("not implemented: Users - users"))
+	page, err := r.Hub.Users(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return &models.UserConnection{
+		Edges: edges(page, func(c string, n *models.User) *models.UserEdge {
+			return &models.UserEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *queryResolver) Teams(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) (*models.TeamConnection, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	page, err := r.Hub.Teams(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return &models.TeamConnection{
+		Edges: edges(page, func(c string, n *models.Team) *models.TeamEdge {
+			return &models.TeamEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *queryResolver) APITokens(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.APITokenFilter) (*models.APITokenConnection, error) {
-	panic(fmt.Errorf("not implemented: APITokens - apiTokens"))
+	page, err := r.Hub.APITokens(ctx, pageArgs(ctx, first, after, last, before), filter)
+	if err != nil {
+		return nil, err
+	}
+	return &models.APITokenConnection{
+		Edges: edges(page, func(c string, n *models.APIToken) *models.APITokenEdge {
+			return &models.APITokenEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *teamResolver) Members(ctx context.Context, obj *models.Team) ([]*models.User, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	return loadMany(ctx, r.loaders(ctx).MembersByTeam, obj.ID)
 }
 
 func (r *userResolver) Teams(ctx context.Context, obj *models.User) ([]*models.Team, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	return loadMany(ctx, r.loaders(ctx).TeamsByUser, obj.ID)
 }
 
 func (r *Resolver) ApiToken() graph.ApiTokenResolver { return &apiTokenResolver{r} }

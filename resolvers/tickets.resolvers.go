@@ -7,54 +7,65 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 func (r *mutationResolver) CreateTicket(ctx context.Context, input models.CreateTicketInput) (*models.CreateTicketPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateTicket - createTicket"))
+	t, err := r.Hub.CreateTicket(ctx, input)
+	ue, err := userErrors(err)
+	return &models.CreateTicketPayload{Ticket: t, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) UpdateTicket(ctx context.Context, input models.UpdateTicketInput) (*models.UpdateTicketPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateTicket - updateTicket"))
+	t, err := r.Hub.UpdateTicket(ctx, input)
+	ue, err := userErrors(err)
+	return &models.UpdateTicketPayload{Ticket: t, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) TransitionTicket(ctx context.Context, input models.TransitionTicketInput) (*models.TransitionTicketPayload, error) {
-	panic(fmt.Errorf("not implemented: TransitionTicket - transitionTicket"))
+	t, err := r.Hub.TransitionTicket(ctx, input)
+	ue, err := userErrors(err)
+	return &models.TransitionTicketPayload{Ticket: t, UserErrors: ue}, err
 }
 
 func (r *mutationResolver) LinkConversationToTicket(ctx context.Context, input models.LinkConversationToTicketInput) (*models.LinkConversationToTicketPayload, error) {
-	panic(fmt.Errorf("not implemented: LinkConversationToTicket - linkConversationToTicket"))
+	t, err := r.Hub.LinkConversationToTicket(ctx, input)
+	ue, err := userErrors(err)
+	return &models.LinkConversationToTicketPayload{Ticket: t, UserErrors: ue}, err
 }
 
 func (r *queryResolver) Tickets(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) (*models.TicketConnection, error) {
-	panic(fmt.Errorf("not implemented: Tickets - tickets"))
+	page, err := r.Hub.Tickets(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	return ticketConnection(page), nil
 }
 
 func (r *subscriptionResolver) TicketUpdated(ctx context.Context, filter *models.TicketFilter) (<-chan *models.Ticket, error) {
-	panic(fmt.Errorf("not implemented: TicketUpdated - ticketUpdated"))
+	return r.Hub.SubscribeTickets(ctx, filter)
 }
 
 func (r *ticketResolver) Customer(ctx context.Context, obj *models.Ticket) (*models.Customer, error) {
-	panic(fmt.Errorf("not implemented: Customer - customer"))
+	return loadOpt(ctx, r.loaders(ctx).Customer, obj.CustomerID)
 }
 
 func (r *ticketResolver) Conversations(ctx context.Context, obj *models.Ticket) ([]*models.Conversation, error) {
-	panic(fmt.Errorf("not implemented: Conversations - conversations"))
+	return loadMany(ctx, r.loaders(ctx).ConvsByTicket, obj.ID)
 }
 
 func (r *ticketResolver) Assignee(ctx context.Context, obj *models.Ticket) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: Assignee - assignee"))
+	return loadOpt(ctx, r.loaders(ctx).User, obj.AssigneeID)
 }
 
 func (r *ticketResolver) Team(ctx context.Context, obj *models.Ticket) (*models.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	return loadOpt(ctx, r.loaders(ctx).Team, obj.TeamID)
 }
 
 func (r *ticketResolver) CreatedBy(ctx context.Context, obj *models.Ticket) (*models.User, error) {
-	panic(fmt.Errorf("not implemented: CreatedBy - createdBy"))
+	return loadOpt(ctx, r.loaders(ctx).User, obj.CreatedByID)
 }
 
 func (r *Resolver) Ticket() graph.TicketResolver { return &ticketResolver{r} }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configuration value: a flag, an environment variable and
+// a default, listed together so that -h documents every one of them.
+type setting struct {
+	flag, env, def, help string
+}
+
+var settings = []setting{
+	{"addr", "KEFUHUB_ADDR", ":8080", "address the HTTP server listens on"},
+	{"database-url", "KEFUHUB_DATABASE_URL", "sqlite://kefuhub.db", "database: sqlite://path/to/file.db or mysql://user:pass@tcp(host:3306)/db?params"},
+	{"secret-key", "KEFUHUB_SECRET_KEY", "", "base64 of 32 bytes sealing channel secrets (AES-256-GCM); on SQLite, generated beside the database file when unset; required on MySQL"},
+	{"bootstrap-token", "KEFUHUB_BOOTSTRAP_TOKEN", "", "admin token of the default tenant created on first start (khb_ + at least 32 characters); random and printed once when unset"},
+	{"public-url", "KEFUHUB_PUBLIC_URL", "http://localhost:8080", "URL at which platforms and browsers reach this server"},
+	{"log-level", "KEFUHUB_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"log-format", "KEFUHUB_LOG_FORMAT", "text", "text or json"},
+	{"max-body-bytes", "KEFUHUB_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
+	{"max-complexity", "KEFUHUB_MAX_COMPLEXITY", "20000", "largest GraphQL query cost (connections cost their page size)"},
+	{"max-depth", "KEFUHUB_MAX_DEPTH", "12", "deepest GraphQL selection nesting"},
+	{"db-max-conns", "KEFUHUB_DB_MAX_CONNS", "32", "database connection pool size"},
+	{"shutdown-timeout", "KEFUHUB_SHUTDOWN_TIMEOUT", "20s", "how long SIGTERM waits for requests to finish"},
+}
+
+// config is the resolved configuration: flag over environment over default.
+type config struct {
+	values map[string]string
+}
+
+func (c config) str(name string) string { return c.values[name] }
+
+func (c config) int(name string) (int, error) {
+	n, err := strconv.Atoi(c.values[name])
+	if err != nil {
+		return 0, fmt.Errorf("config: %s: %q is not a whole number", name, c.values[name])
+	}
+	return n, nil
+}
+
+func (c config) duration(name string) (time.Duration, error) {
+	d, err := time.ParseDuration(c.values[name])
+	if err != nil {
+		return 0, fmt.Errorf("config: %s: %q is not a duration (e.g. 20s)", name, c.values[name])
+	}
+	return d, nil
+}
+
+// registerSettings adds every setting to fs; resolve reads them back after
+// fs.Parse.
+func registerSettings(fs *flag.FlagSet) func() config {
+	ptrs := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v, ok := os.LookupEnv(s.env); ok {
+			def = v
+		}
+		ptrs[s.flag] = fs.String(s.flag, def, "")
+	}
+	return func() config {
+		c := config{values: map[string]string{}}
+		for name, p := range ptrs {
+			c.values[name] = *p
+		}
+		return c
+	}
+}
+
+func printSettings(w io.Writer) {
+	fmt.Fprintln(w, "Settings (flag, environment variable, default):")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(w, "  -%s, %s\n      %s (default %s)\n", s.flag, s.env, s.help, def)
+	}
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.str("log-level"))); err != nil {
+		return nil, fmt.Errorf("config: log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(c.str("log-format")) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("config: log-format must be text or json, not %q", c.str("log-format"))
+}

@@ -71,12 +71,16 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // apply runs the pending migrations on db. inTx says db is already a
 // transaction (SQLite, whose DDL is transactional); otherwise each step
 // runs and is recorded on its own (MySQL DDL commits implicitly).
-func apply(db *gorm.DB, inTx bool) ([]int, error) {
-	if err := db.AutoMigrate(&SchemaMigration{}); err != nil {
+func apply(conn *gorm.DB, inTx bool) ([]int, error) {
+	// Every statement starts from a fresh session: GORM carries a chain's
+	// table into the next call otherwise, and AutoMigrate would alter the
+	// wrong table.
+	db := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+	if err := db().AutoMigrate(&SchemaMigration{}); err != nil {
 		return nil, fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
 	var done []int
-	if err := db.Model(&SchemaMigration{}).Pluck("version", &done).Error; err != nil {
+	if err := db().Model(&SchemaMigration{}).Pluck("version", &done).Error; err != nil {
 		return nil, fmt.Errorf("store: migrate: read applied versions: %w", err)
 	}
 	have := map[int]bool{}
@@ -89,16 +93,16 @@ func apply(db *gorm.DB, inTx bool) ([]int, error) {
 			continue
 		}
 		step := func(tx *gorm.DB) error {
-			if err := m.Up(tx); err != nil {
+			if err := m.Up(tx.Session(&gorm.Session{NewDB: true})); err != nil {
 				return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
 			}
-			return tx.Create(&SchemaMigration{Version: m.Version, Name: m.Name, AppliedAt: Now()}).Error
+			return tx.Session(&gorm.Session{NewDB: true}).Create(&SchemaMigration{Version: m.Version, Name: m.Name, AppliedAt: Now()}).Error
 		}
 		var err error
 		if inTx {
-			err = step(db)
+			err = step(db())
 		} else {
-			err = db.Transaction(step)
+			err = db().Transaction(step)
 		}
 		if err != nil {
 			return applied, err

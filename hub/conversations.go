@@ -502,4 +502,3 @@ func (h *Hub) ConversationMessages(ctx context.Context, p Principal, convID uint
 
 // CheckRead returns the caller if it may read the tenant's data.
 func CheckRead(ctx context.Context) (Principal, error) { return require(ctx, canRead) }
-

@@ -11,7 +11,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kefuhub/kefuhub/models"
-	
 )
 
 func cleanDue(field string, t *time.Time) *time.Time {
@@ -445,4 +444,3 @@ func (h *Hub) AuditEvents(ctx context.Context, args PageArgs, f *models.AuditEve
 		value: func(a *models.AuditEvent) any { return a.ID }, id: func(a *models.AuditEvent) uint64 { return a.ID }}
 	return paginate(ctx, q, args, key)
 }
-

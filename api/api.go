@@ -120,8 +120,8 @@ func newGraphQLServer(h *hub.Hub, opts Options) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(depthLimit{max: opts.MaxDepth})
 
-	// A fresh set of dataloaders for every response: each query, and each
-	// event of a subscription, batches its own relations and sees fresh data.
+	// Each response (each query, each subscription event) gets its own
+	// loaders, so nothing is cached across requests or events.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(resolvers.WithLoaders(ctx, resolvers.NewLoaders(h)))
 	})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
@@ -226,3 +228,7 @@ func (e *env) createUser(adminToken, name, email, role string) (id, token string
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func ptr[T any](v T) *T { return &v }
+
+func omit[T any](v T) graphql.Omittable[T] { return graphql.OmittableOf(v) }

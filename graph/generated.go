@@ -473,39 +473,39 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type ApiTokenResolver interface {
-	User(ctx context.Context, obj *models.APIToken) (*models.User, error)
+	User(ctx context.Context, objs []*models.APIToken) ([]*models.User, error)
 }
 type AuditEventResolver interface {
-	Actor(ctx context.Context, obj *models.AuditEvent) (*models.User, error)
+	Actor(ctx context.Context, objs []*models.AuditEvent) ([]*models.User, error)
 }
 type ConversationResolver interface {
-	Channel(ctx context.Context, obj *models.Conversation) (*models.Channel, error)
-	Customer(ctx context.Context, obj *models.Conversation) (*models.Customer, error)
+	Channel(ctx context.Context, objs []*models.Conversation) ([]*models.Channel, error)
+	Customer(ctx context.Context, objs []*models.Conversation) ([]*models.Customer, error)
 
-	Assignee(ctx context.Context, obj *models.Conversation) (*models.User, error)
-	Team(ctx context.Context, obj *models.Conversation) (*models.Team, error)
+	Assignee(ctx context.Context, objs []*models.Conversation) ([]*models.User, error)
+	Team(ctx context.Context, objs []*models.Conversation) ([]*models.Team, error)
 
-	LastMessage(ctx context.Context, obj *models.Conversation) (*models.Message, error)
+	LastMessage(ctx context.Context, objs []*models.Conversation) ([]*models.Message, error)
 
 	Messages(ctx context.Context, obj *models.Conversation, first *int, after *string, last *int, before *string, includePrivate *bool) (*models.MessageConnection, error)
-	Tickets(ctx context.Context, obj *models.Conversation) ([]*models.Ticket, error)
-	OpenTicketCount(ctx context.Context, obj *models.Conversation) (int, error)
+	Tickets(ctx context.Context, objs []*models.Conversation) ([][]*models.Ticket, error)
+	OpenTicketCount(ctx context.Context, objs []*models.Conversation) ([]int, error)
 }
 type CustomerResolver interface {
-	Identities(ctx context.Context, obj *models.Customer) ([]*models.Identity, error)
-	MergedInto(ctx context.Context, obj *models.Customer) (*models.Customer, error)
+	Identities(ctx context.Context, objs []*models.Customer) ([][]*models.Identity, error)
+	MergedInto(ctx context.Context, objs []*models.Customer) ([]*models.Customer, error)
 	Conversations(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.ConversationOrder) (*models.ConversationConnection, error)
 	Tickets(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.TicketOrder) (*models.TicketConnection, error)
 }
 type IdentityResolver interface {
-	Channel(ctx context.Context, obj *models.Identity) (*models.Channel, error)
-	Customer(ctx context.Context, obj *models.Identity) (*models.Customer, error)
+	Channel(ctx context.Context, objs []*models.Identity) ([]*models.Channel, error)
+	Customer(ctx context.Context, objs []*models.Identity) ([]*models.Customer, error)
 }
 type MessageResolver interface {
-	Conversation(ctx context.Context, obj *models.Message) (*models.Conversation, error)
+	Conversation(ctx context.Context, objs []*models.Message) ([]*models.Conversation, error)
 
-	SenderUser(ctx context.Context, obj *models.Message) (*models.User, error)
-	SenderCustomer(ctx context.Context, obj *models.Message) (*models.Customer, error)
+	SenderUser(ctx context.Context, objs []*models.Message) ([]*models.User, error)
+	SenderCustomer(ctx context.Context, objs []*models.Message) ([]*models.Customer, error)
 }
 type MutationResolver interface {
 	CreateChannel(ctx context.Context, input models.CreateChannelInput) (*models.CreateChannelPayload, error)
@@ -546,17 +546,17 @@ type SubscriptionResolver interface {
 	TicketUpdated(ctx context.Context, filter *models.TicketFilter) (<-chan *models.Ticket, error)
 }
 type TeamResolver interface {
-	Members(ctx context.Context, obj *models.Team) ([]*models.User, error)
+	Members(ctx context.Context, objs []*models.Team) ([][]*models.User, error)
 }
 type TicketResolver interface {
-	Customer(ctx context.Context, obj *models.Ticket) (*models.Customer, error)
-	Conversations(ctx context.Context, obj *models.Ticket) ([]*models.Conversation, error)
-	Assignee(ctx context.Context, obj *models.Ticket) (*models.User, error)
-	Team(ctx context.Context, obj *models.Ticket) (*models.Team, error)
-	CreatedBy(ctx context.Context, obj *models.Ticket) (*models.User, error)
+	Customer(ctx context.Context, objs []*models.Ticket) ([]*models.Customer, error)
+	Conversations(ctx context.Context, objs []*models.Ticket) ([][]*models.Conversation, error)
+	Assignee(ctx context.Context, objs []*models.Ticket) ([]*models.User, error)
+	Team(ctx context.Context, objs []*models.Ticket) ([]*models.Team, error)
+	CreatedBy(ctx context.Context, objs []*models.Ticket) ([]*models.User, error)
 }
 type UserResolver interface {
-	Teams(ctx context.Context, obj *models.User) ([]*models.Team, error)
+	Teams(ctx context.Context, objs []*models.User) ([][]*models.Team, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -4514,7 +4514,7 @@ func (ec *executionContext) _ApiToken_user(ctx context.Context, field graphql.Co
 			return ec.fieldContext_ApiToken_user(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ApiToken().User(ctx, obj)
+			return ec.resolveBatch_ApiToken_user(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -4535,6 +4535,29 @@ func (ec *executionContext) fieldContext_ApiToken_user(_ context.Context, field 
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_ApiToken_user(ctx context.Context, field graphql.CollectedField, obj *models.APIToken) (any, error) {
+	resolver := ec.Resolvers.ApiToken()
+	if batch, ok := graphql.BatchParentsFor[*models.APIToken](ctx, "ApiToken"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.User(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"ApiToken.user",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.User(ctx, []*models.APIToken{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"ApiToken.user",
+	)
 }
 
 func (ec *executionContext) _ApiToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *models.APIToken) (ret graphql.Marshaler) {
@@ -5014,7 +5037,7 @@ func (ec *executionContext) _AuditEvent_actor(ctx context.Context, field graphql
 			return ec.fieldContext_AuditEvent_actor(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AuditEvent().Actor(ctx, obj)
+			return ec.resolveBatch_AuditEvent_actor(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -5035,6 +5058,29 @@ func (ec *executionContext) fieldContext_AuditEvent_actor(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_AuditEvent_actor(ctx context.Context, field graphql.CollectedField, obj *models.AuditEvent) (any, error) {
+	resolver := ec.Resolvers.AuditEvent()
+	if batch, ok := graphql.BatchParentsFor[*models.AuditEvent](ctx, "AuditEvent"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Actor(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"AuditEvent.actor",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Actor(ctx, []*models.AuditEvent{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"AuditEvent.actor",
+	)
 }
 
 func (ec *executionContext) _AuditEvent_action(ctx context.Context, field graphql.CollectedField, obj *models.AuditEvent) (ret graphql.Marshaler) {
@@ -5762,7 +5808,7 @@ func (ec *executionContext) _Conversation_channel(ctx context.Context, field gra
 			return ec.fieldContext_Conversation_channel(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Channel(ctx, obj)
+			return ec.resolveBatch_Conversation_channel(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
@@ -5784,6 +5830,29 @@ func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context,
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Conversation_channel(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Channel(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Channel](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.channel",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Channel(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[*models.Channel](
+		ctx,
+		results,
+		err,
+		"Conversation.channel",
+	)
+}
 
 func (ec *executionContext) _Conversation_customer(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5794,7 +5863,7 @@ func (ec *executionContext) _Conversation_customer(ctx context.Context, field gr
 			return ec.fieldContext_Conversation_customer(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Customer(ctx, obj)
+			return ec.resolveBatch_Conversation_customer(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
@@ -5815,6 +5884,29 @@ func (ec *executionContext) fieldContext_Conversation_customer(_ context.Context
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Conversation_customer(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Customer(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Customer](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.customer",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Customer(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[*models.Customer](
+		ctx,
+		results,
+		err,
+		"Conversation.customer",
+	)
 }
 
 func (ec *executionContext) _Conversation_subject(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
@@ -5895,7 +5987,7 @@ func (ec *executionContext) _Conversation_assignee(ctx context.Context, field gr
 			return ec.fieldContext_Conversation_assignee(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Assignee(ctx, obj)
+			return ec.resolveBatch_Conversation_assignee(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -5917,6 +6009,29 @@ func (ec *executionContext) fieldContext_Conversation_assignee(_ context.Context
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Conversation_assignee(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Assignee(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.assignee",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Assignee(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"Conversation.assignee",
+	)
+}
 
 func (ec *executionContext) _Conversation_team(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5927,7 +6042,7 @@ func (ec *executionContext) _Conversation_team(ctx context.Context, field graphq
 			return ec.fieldContext_Conversation_team(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Team(ctx, obj)
+			return ec.resolveBatch_Conversation_team(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Team) graphql.Marshaler {
@@ -5948,6 +6063,29 @@ func (ec *executionContext) fieldContext_Conversation_team(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Conversation_team(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Team(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Team](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.team",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Team(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[*models.Team](
+		ctx,
+		results,
+		err,
+		"Conversation.team",
+	)
 }
 
 func (ec *executionContext) _Conversation_tags(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
@@ -5982,7 +6120,7 @@ func (ec *executionContext) _Conversation_lastMessage(ctx context.Context, field
 			return ec.fieldContext_Conversation_lastMessage(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().LastMessage(ctx, obj)
+			return ec.resolveBatch_Conversation_lastMessage(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Message) graphql.Marshaler {
@@ -6003,6 +6141,29 @@ func (ec *executionContext) fieldContext_Conversation_lastMessage(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Conversation_lastMessage(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.LastMessage(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Message](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.lastMessage",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.LastMessage(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[*models.Message](
+		ctx,
+		results,
+		err,
+		"Conversation.lastMessage",
+	)
 }
 
 func (ec *executionContext) _Conversation_lastMessageAt(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
@@ -6173,7 +6334,7 @@ func (ec *executionContext) _Conversation_tickets(ctx context.Context, field gra
 			return ec.fieldContext_Conversation_tickets(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Tickets(ctx, obj)
+			return ec.resolveBatch_Conversation_tickets(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.Ticket) graphql.Marshaler {
@@ -6195,6 +6356,29 @@ func (ec *executionContext) fieldContext_Conversation_tickets(_ context.Context,
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Conversation_tickets(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Tickets(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.Ticket](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.tickets",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Tickets(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.Ticket](
+		ctx,
+		results,
+		err,
+		"Conversation.tickets",
+	)
+}
 
 func (ec *executionContext) _Conversation_openTicketCount(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6205,7 +6389,7 @@ func (ec *executionContext) _Conversation_openTicketCount(ctx context.Context, f
 			return ec.fieldContext_Conversation_openTicketCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().OpenTicketCount(ctx, obj)
+			return ec.resolveBatch_Conversation_openTicketCount(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -6217,6 +6401,29 @@ func (ec *executionContext) _Conversation_openTicketCount(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_Conversation_openTicketCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Conversation", field, true, true, "Int")
+}
+func (ec *executionContext) resolveBatch_Conversation_openTicketCount(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (any, error) {
+	resolver := ec.Resolvers.Conversation()
+	if batch, ok := graphql.BatchParentsFor[*models.Conversation](ctx, "Conversation"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.OpenTicketCount(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[int](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Conversation.openTicketCount",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.OpenTicketCount(ctx, []*models.Conversation{obj})
+	return graphql.ResolveBatchSingleResult[int](
+		ctx,
+		results,
+		err,
+		"Conversation.openTicketCount",
+	)
 }
 
 func (ec *executionContext) _Conversation_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Conversation) (ret graphql.Marshaler) {
@@ -6993,7 +7200,7 @@ func (ec *executionContext) _Customer_identities(ctx context.Context, field grap
 			return ec.fieldContext_Customer_identities(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().Identities(ctx, obj)
+			return ec.resolveBatch_Customer_identities(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.Identity) graphql.Marshaler {
@@ -7015,6 +7222,29 @@ func (ec *executionContext) fieldContext_Customer_identities(_ context.Context, 
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Customer_identities(ctx context.Context, field graphql.CollectedField, obj *models.Customer) (any, error) {
+	resolver := ec.Resolvers.Customer()
+	if batch, ok := graphql.BatchParentsFor[*models.Customer](ctx, "Customer"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Identities(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.Identity](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Customer.identities",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Identities(ctx, []*models.Customer{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.Identity](
+		ctx,
+		results,
+		err,
+		"Customer.identities",
+	)
+}
 
 func (ec *executionContext) _Customer_mergedInto(ctx context.Context, field graphql.CollectedField, obj *models.Customer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7025,7 +7255,7 @@ func (ec *executionContext) _Customer_mergedInto(ctx context.Context, field grap
 			return ec.fieldContext_Customer_mergedInto(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Customer().MergedInto(ctx, obj)
+			return ec.resolveBatch_Customer_mergedInto(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
@@ -7046,6 +7276,29 @@ func (ec *executionContext) fieldContext_Customer_mergedInto(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Customer_mergedInto(ctx context.Context, field graphql.CollectedField, obj *models.Customer) (any, error) {
+	resolver := ec.Resolvers.Customer()
+	if batch, ok := graphql.BatchParentsFor[*models.Customer](ctx, "Customer"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.MergedInto(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Customer](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Customer.mergedInto",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.MergedInto(ctx, []*models.Customer{obj})
+	return graphql.ResolveBatchSingleResult[*models.Customer](
+		ctx,
+		results,
+		err,
+		"Customer.mergedInto",
+	)
 }
 
 func (ec *executionContext) _Customer_conversations(ctx context.Context, field graphql.CollectedField, obj *models.Customer) (ret graphql.Marshaler) {
@@ -7480,7 +7733,7 @@ func (ec *executionContext) _Identity_channel(ctx context.Context, field graphql
 			return ec.fieldContext_Identity_channel(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Identity().Channel(ctx, obj)
+			return ec.resolveBatch_Identity_channel(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
@@ -7502,6 +7755,29 @@ func (ec *executionContext) fieldContext_Identity_channel(_ context.Context, fie
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Identity_channel(ctx context.Context, field graphql.CollectedField, obj *models.Identity) (any, error) {
+	resolver := ec.Resolvers.Identity()
+	if batch, ok := graphql.BatchParentsFor[*models.Identity](ctx, "Identity"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Channel(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Channel](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Identity.channel",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Channel(ctx, []*models.Identity{obj})
+	return graphql.ResolveBatchSingleResult[*models.Channel](
+		ctx,
+		results,
+		err,
+		"Identity.channel",
+	)
+}
 
 func (ec *executionContext) _Identity_customer(ctx context.Context, field graphql.CollectedField, obj *models.Identity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7512,7 +7788,7 @@ func (ec *executionContext) _Identity_customer(ctx context.Context, field graphq
 			return ec.fieldContext_Identity_customer(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Identity().Customer(ctx, obj)
+			return ec.resolveBatch_Identity_customer(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
@@ -7533,6 +7809,29 @@ func (ec *executionContext) fieldContext_Identity_customer(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Identity_customer(ctx context.Context, field graphql.CollectedField, obj *models.Identity) (any, error) {
+	resolver := ec.Resolvers.Identity()
+	if batch, ok := graphql.BatchParentsFor[*models.Identity](ctx, "Identity"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Customer(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Customer](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Identity.customer",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Customer(ctx, []*models.Identity{obj})
+	return graphql.ResolveBatchSingleResult[*models.Customer](
+		ctx,
+		results,
+		err,
+		"Identity.customer",
+	)
 }
 
 func (ec *executionContext) _Identity_externalId(ctx context.Context, field graphql.CollectedField, obj *models.Identity) (ret graphql.Marshaler) {
@@ -7764,7 +8063,7 @@ func (ec *executionContext) _Message_conversation(ctx context.Context, field gra
 			return ec.fieldContext_Message_conversation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Message().Conversation(ctx, obj)
+			return ec.resolveBatch_Message_conversation(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Conversation) graphql.Marshaler {
@@ -7785,6 +8084,29 @@ func (ec *executionContext) fieldContext_Message_conversation(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Message_conversation(ctx context.Context, field graphql.CollectedField, obj *models.Message) (any, error) {
+	resolver := ec.Resolvers.Message()
+	if batch, ok := graphql.BatchParentsFor[*models.Message](ctx, "Message"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Conversation(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Conversation](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Message.conversation",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Conversation(ctx, []*models.Message{obj})
+	return graphql.ResolveBatchSingleResult[*models.Conversation](
+		ctx,
+		results,
+		err,
+		"Message.conversation",
+	)
 }
 
 func (ec *executionContext) _Message_direction(ctx context.Context, field graphql.CollectedField, obj *models.Message) (ret graphql.Marshaler) {
@@ -7842,7 +8164,7 @@ func (ec *executionContext) _Message_senderUser(ctx context.Context, field graph
 			return ec.fieldContext_Message_senderUser(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Message().SenderUser(ctx, obj)
+			return ec.resolveBatch_Message_senderUser(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -7864,6 +8186,29 @@ func (ec *executionContext) fieldContext_Message_senderUser(_ context.Context, f
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Message_senderUser(ctx context.Context, field graphql.CollectedField, obj *models.Message) (any, error) {
+	resolver := ec.Resolvers.Message()
+	if batch, ok := graphql.BatchParentsFor[*models.Message](ctx, "Message"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.SenderUser(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Message.senderUser",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.SenderUser(ctx, []*models.Message{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"Message.senderUser",
+	)
+}
 
 func (ec *executionContext) _Message_senderCustomer(ctx context.Context, field graphql.CollectedField, obj *models.Message) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7874,7 +8219,7 @@ func (ec *executionContext) _Message_senderCustomer(ctx context.Context, field g
 			return ec.fieldContext_Message_senderCustomer(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Message().SenderCustomer(ctx, obj)
+			return ec.resolveBatch_Message_senderCustomer(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
@@ -7895,6 +8240,29 @@ func (ec *executionContext) fieldContext_Message_senderCustomer(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Message_senderCustomer(ctx context.Context, field graphql.CollectedField, obj *models.Message) (any, error) {
+	resolver := ec.Resolvers.Message()
+	if batch, ok := graphql.BatchParentsFor[*models.Message](ctx, "Message"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.SenderCustomer(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Customer](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Message.senderCustomer",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.SenderCustomer(ctx, []*models.Message{obj})
+	return graphql.ResolveBatchSingleResult[*models.Customer](
+		ctx,
+		results,
+		err,
+		"Message.senderCustomer",
+	)
 }
 
 func (ec *executionContext) _Message_text(ctx context.Context, field graphql.CollectedField, obj *models.Message) (ret graphql.Marshaler) {
@@ -10162,7 +10530,7 @@ func (ec *executionContext) _Team_members(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Team_members(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Team().Members(ctx, obj)
+			return ec.resolveBatch_Team_members(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.User) graphql.Marshaler {
@@ -10183,6 +10551,29 @@ func (ec *executionContext) fieldContext_Team_members(_ context.Context, field g
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Team_members(ctx context.Context, field graphql.CollectedField, obj *models.Team) (any, error) {
+	resolver := ec.Resolvers.Team()
+	if batch, ok := graphql.BatchParentsFor[*models.Team](ctx, "Team"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Members(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Team.members",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Members(ctx, []*models.Team{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.User](
+		ctx,
+		results,
+		err,
+		"Team.members",
+	)
 }
 
 func (ec *executionContext) _Team_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Team) (ret graphql.Marshaler) {
@@ -10690,7 +11081,7 @@ func (ec *executionContext) _Ticket_customer(ctx context.Context, field graphql.
 			return ec.fieldContext_Ticket_customer(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Ticket().Customer(ctx, obj)
+			return ec.resolveBatch_Ticket_customer(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
@@ -10712,6 +11103,29 @@ func (ec *executionContext) fieldContext_Ticket_customer(_ context.Context, fiel
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Ticket_customer(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Customer(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Customer](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.customer",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Customer(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[*models.Customer](
+		ctx,
+		results,
+		err,
+		"Ticket.customer",
+	)
+}
 
 func (ec *executionContext) _Ticket_conversations(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -10722,7 +11136,7 @@ func (ec *executionContext) _Ticket_conversations(ctx context.Context, field gra
 			return ec.fieldContext_Ticket_conversations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Ticket().Conversations(ctx, obj)
+			return ec.resolveBatch_Ticket_conversations(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.Conversation) graphql.Marshaler {
@@ -10744,6 +11158,29 @@ func (ec *executionContext) fieldContext_Ticket_conversations(_ context.Context,
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Ticket_conversations(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Conversations(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.Conversation](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.conversations",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Conversations(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.Conversation](
+		ctx,
+		results,
+		err,
+		"Ticket.conversations",
+	)
+}
 
 func (ec *executionContext) _Ticket_assignee(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -10754,7 +11191,7 @@ func (ec *executionContext) _Ticket_assignee(ctx context.Context, field graphql.
 			return ec.fieldContext_Ticket_assignee(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Ticket().Assignee(ctx, obj)
+			return ec.resolveBatch_Ticket_assignee(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -10776,6 +11213,29 @@ func (ec *executionContext) fieldContext_Ticket_assignee(_ context.Context, fiel
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Ticket_assignee(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Assignee(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.assignee",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Assignee(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"Ticket.assignee",
+	)
+}
 
 func (ec *executionContext) _Ticket_team(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -10786,7 +11246,7 @@ func (ec *executionContext) _Ticket_team(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Ticket_team(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Ticket().Team(ctx, obj)
+			return ec.resolveBatch_Ticket_team(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Team) graphql.Marshaler {
@@ -10808,6 +11268,29 @@ func (ec *executionContext) fieldContext_Ticket_team(_ context.Context, field gr
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Ticket_team(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Team(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Team](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.team",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Team(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[*models.Team](
+		ctx,
+		results,
+		err,
+		"Ticket.team",
+	)
+}
 
 func (ec *executionContext) _Ticket_createdBy(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -10818,7 +11301,7 @@ func (ec *executionContext) _Ticket_createdBy(ctx context.Context, field graphql
 			return ec.fieldContext_Ticket_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Ticket().CreatedBy(ctx, obj)
+			return ec.resolveBatch_Ticket_createdBy(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.User) graphql.Marshaler {
@@ -10839,6 +11322,29 @@ func (ec *executionContext) fieldContext_Ticket_createdBy(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Ticket_createdBy(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.CreatedBy(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.createdBy",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.CreatedBy(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[*models.User](
+		ctx,
+		results,
+		err,
+		"Ticket.createdBy",
+	)
 }
 
 func (ec *executionContext) _Ticket_dueAt(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
@@ -11547,7 +12053,7 @@ func (ec *executionContext) _User_teams(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_User_teams(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Teams(ctx, obj)
+			return ec.resolveBatch_User_teams(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.Team) graphql.Marshaler {
@@ -11568,6 +12074,29 @@ func (ec *executionContext) fieldContext_User_teams(_ context.Context, field gra
 		},
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_User_teams(ctx context.Context, field graphql.CollectedField, obj *models.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	if batch, ok := graphql.BatchParentsFor[*models.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Teams(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.Team](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.teams",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Teams(ctx, []*models.User{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.Team](
+		ctx,
+		results,
+		err,
+		"User.teams",
+	)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.User) (ret graphql.Marshaler) {
@@ -18342,6 +18871,7 @@ func (ec *executionContext) marshalNAddNotePayload2ᚖgithubᚗcomᚋkefuhubᚋk
 }
 
 func (ec *executionContext) marshalNApiToken2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAPITokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.APIToken) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "ApiToken", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18436,6 +18966,7 @@ func (ec *executionContext) unmarshalNAttachmentInput2ᚖgithubᚗcomᚋkefuhub�
 }
 
 func (ec *executionContext) marshalNAuditEvent2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.AuditEvent) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "AuditEvent", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18582,6 +19113,7 @@ func (ec *executionContext) marshalNChannelOrderField2githubᚗcomᚋkefuhubᚋk
 }
 
 func (ec *executionContext) marshalNConversation2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐConversationᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Conversation) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Conversation", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18736,6 +19268,7 @@ func (ec *executionContext) marshalNCreateUserPayload2ᚖgithubᚗcomᚋkefuhub�
 }
 
 func (ec *executionContext) marshalNCustomer2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Customer) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Customer", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18885,6 +19418,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 }
 
 func (ec *executionContext) marshalNIdentity2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐIdentityᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Identity) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Identity", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18981,6 +19515,7 @@ func (ec *executionContext) marshalNMergeCustomersPayload2ᚖgithubᚗcomᚋkefu
 }
 
 func (ec *executionContext) marshalNMessage2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Message) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Message", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19052,6 +19587,84 @@ func (ec *executionContext) unmarshalNMessageFilter2githubᚗcomᚋkefuhubᚋkef
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v []models.Node) graphql.Marshaler {
+	{
+		var batchItemsUser []*models.User
+		batchIdxMapUser := map[int]int{}
+		var batchItemsTicket []*models.Ticket
+		batchIdxMapTicket := map[int]int{}
+		var batchItemsTeam []*models.Team
+		batchIdxMapTeam := map[int]int{}
+		var batchItemsMessage []*models.Message
+		batchIdxMapMessage := map[int]int{}
+		var batchItemsIdentity []*models.Identity
+		batchIdxMapIdentity := map[int]int{}
+		var batchItemsCustomer []*models.Customer
+		batchIdxMapCustomer := map[int]int{}
+		var batchItemsConversation []*models.Conversation
+		batchIdxMapConversation := map[int]int{}
+		var batchItemsAuditEvent []*models.AuditEvent
+		batchIdxMapAuditEvent := map[int]int{}
+		var batchItemsApiToken []*models.APIToken
+		batchIdxMapApiToken := map[int]int{}
+		for i, item := range v {
+			switch concrete := item.(type) {
+			case *models.User:
+				batchIdxMapUser[i] = len(batchItemsUser)
+				batchItemsUser = append(batchItemsUser, concrete)
+			case *models.Ticket:
+				batchIdxMapTicket[i] = len(batchItemsTicket)
+				batchItemsTicket = append(batchItemsTicket, concrete)
+			case *models.Team:
+				batchIdxMapTeam[i] = len(batchItemsTeam)
+				batchItemsTeam = append(batchItemsTeam, concrete)
+			case *models.Message:
+				batchIdxMapMessage[i] = len(batchItemsMessage)
+				batchItemsMessage = append(batchItemsMessage, concrete)
+			case *models.Identity:
+				batchIdxMapIdentity[i] = len(batchItemsIdentity)
+				batchItemsIdentity = append(batchItemsIdentity, concrete)
+			case *models.Customer:
+				batchIdxMapCustomer[i] = len(batchItemsCustomer)
+				batchItemsCustomer = append(batchItemsCustomer, concrete)
+			case *models.Conversation:
+				batchIdxMapConversation[i] = len(batchItemsConversation)
+				batchItemsConversation = append(batchItemsConversation, concrete)
+			case *models.AuditEvent:
+				batchIdxMapAuditEvent[i] = len(batchItemsAuditEvent)
+				batchItemsAuditEvent = append(batchItemsAuditEvent, concrete)
+			case *models.APIToken:
+				batchIdxMapApiToken[i] = len(batchItemsApiToken)
+				batchItemsApiToken = append(batchItemsApiToken, concrete)
+			}
+		}
+		if len(batchItemsUser) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "User", batchItemsUser, batchIdxMapUser)
+		}
+		if len(batchItemsTicket) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Ticket", batchItemsTicket, batchIdxMapTicket)
+		}
+		if len(batchItemsTeam) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Team", batchItemsTeam, batchIdxMapTeam)
+		}
+		if len(batchItemsMessage) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Message", batchItemsMessage, batchIdxMapMessage)
+		}
+		if len(batchItemsIdentity) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Identity", batchItemsIdentity, batchIdxMapIdentity)
+		}
+		if len(batchItemsCustomer) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Customer", batchItemsCustomer, batchIdxMapCustomer)
+		}
+		if len(batchItemsConversation) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Conversation", batchItemsConversation, batchIdxMapConversation)
+		}
+		if len(batchItemsAuditEvent) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "AuditEvent", batchItemsAuditEvent, batchIdxMapAuditEvent)
+		}
+		if len(batchItemsApiToken) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "ApiToken", batchItemsApiToken, batchIdxMapApiToken)
+		}
+	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19205,6 +19818,7 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 }
 
 func (ec *executionContext) marshalNTeam2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Team) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Team", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19279,6 +19893,7 @@ func (ec *executionContext) marshalNTenant2ᚖgithubᚗcomᚋkefuhubᚋkefuhub�
 }
 
 func (ec *executionContext) marshalNTicket2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Ticket) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Ticket", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19438,6 +20053,7 @@ func (ec *executionContext) marshalNUpdateTicketPayload2ᚖgithubᚗcomᚋkefuhu
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.User) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "User", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]

@@ -8,9 +8,9 @@ import (
 	"github.com/kefuhub/kefuhub/store"
 )
 
-// The batch readers below serve the per-request dataloaders: each answers
-// for many keys in one statement, scoped to the caller's tenant, so a page
-// of N rows costs the same number of statements as a page of one.
+// The batch readers below serve GraphQL's batch resolvers: each answers for
+// many keys in one statement, scoped to the caller's tenant, so a page of N
+// rows costs the same number of statements as a page of one.
 
 func byIDs[T any](h *Hub, ctx context.Context, ids []uint64, id func(*T) uint64) (map[uint64]*T, error) {
 	p, err := require(ctx, canRead)

@@ -12,8 +12,8 @@ import (
 	"github.com/kefuhub/kefuhub/models"
 )
 
-func (r *auditEventResolver) Actor(ctx context.Context, obj *models.AuditEvent) (*models.User, error) {
-	return loadOpt(ctx, r.loaders(ctx).User, obj.ActorID)
+func (r *auditEventResolver) Actor(ctx context.Context, objs []*models.AuditEvent) ([]*models.User, error) {
+	return batchOpt(ctx, objs, func(a *models.AuditEvent) *uint64 { return a.ActorID }, r.users)
 }
 
 func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter) (*models.AuditEventConnection, error) {

@@ -13,24 +13,24 @@ import (
 	"github.com/kefuhub/kefuhub/models"
 )
 
-func (r *conversationResolver) Channel(ctx context.Context, obj *models.Conversation) (*models.Channel, error) {
-	return loadOne(ctx, r.loaders(ctx).Channel, obj.ChannelID)
+func (r *conversationResolver) Channel(ctx context.Context, objs []*models.Conversation) ([]*models.Channel, error) {
+	return batchOne(ctx, objs, func(c *models.Conversation) uint64 { return c.ChannelID }, r.channels)
 }
 
-func (r *conversationResolver) Customer(ctx context.Context, obj *models.Conversation) (*models.Customer, error) {
-	return loadOne(ctx, r.loaders(ctx).Customer, obj.CustomerID)
+func (r *conversationResolver) Customer(ctx context.Context, objs []*models.Conversation) ([]*models.Customer, error) {
+	return batchOne(ctx, objs, func(c *models.Conversation) uint64 { return c.CustomerID }, r.customers)
 }
 
-func (r *conversationResolver) Assignee(ctx context.Context, obj *models.Conversation) (*models.User, error) {
-	return loadOpt(ctx, r.loaders(ctx).User, obj.AssigneeID)
+func (r *conversationResolver) Assignee(ctx context.Context, objs []*models.Conversation) ([]*models.User, error) {
+	return batchOpt(ctx, objs, func(c *models.Conversation) *uint64 { return c.AssigneeID }, r.users)
 }
 
-func (r *conversationResolver) Team(ctx context.Context, obj *models.Conversation) (*models.Team, error) {
-	return loadOpt(ctx, r.loaders(ctx).Team, obj.TeamID)
+func (r *conversationResolver) Team(ctx context.Context, objs []*models.Conversation) ([]*models.Team, error) {
+	return batchOpt(ctx, objs, func(c *models.Conversation) *uint64 { return c.TeamID }, r.teams)
 }
 
-func (r *conversationResolver) LastMessage(ctx context.Context, obj *models.Conversation) (*models.Message, error) {
-	return loadOpt(ctx, r.loaders(ctx).Message, obj.LastMessageID)
+func (r *conversationResolver) LastMessage(ctx context.Context, objs []*models.Conversation) ([]*models.Message, error) {
+	return batchOpt(ctx, objs, func(c *models.Conversation) *uint64 { return c.LastMessageID }, r.messages)
 }
 
 func (r *conversationResolver) Messages(ctx context.Context, obj *models.Conversation, first *int, after *string, last *int, before *string, includePrivate *bool) (*models.MessageConnection, error) {
@@ -45,24 +45,36 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *models.Convers
 	return messageConnection(page), nil
 }
 
-func (r *conversationResolver) Tickets(ctx context.Context, obj *models.Conversation) ([]*models.Ticket, error) {
-	return loadMany(ctx, r.loaders(ctx).TicketsByConv, obj.ID)
+func (r *conversationResolver) Tickets(ctx context.Context, objs []*models.Conversation) ([][]*models.Ticket, error) {
+	return batchMany(ctx, objs, func(c *models.Conversation) uint64 { return c.ID }, r.Hub.TicketsByConversation)
 }
 
-func (r *conversationResolver) OpenTicketCount(ctx context.Context, obj *models.Conversation) (int, error) {
-	return r.loaders(ctx).OpenTicketCount.Load(ctx, obj.ID)
+func (r *conversationResolver) OpenTicketCount(ctx context.Context, objs []*models.Conversation) ([]int, error) {
+	ids := make([]uint64, len(objs))
+	for i, c := range objs {
+		ids[i] = c.ID
+	}
+	counts, err := r.Hub.OpenTicketCounts(ctx, uniq(ids))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(objs))
+	for i, id := range ids {
+		out[i] = counts[id]
+	}
+	return out, nil
 }
 
-func (r *messageResolver) Conversation(ctx context.Context, obj *models.Message) (*models.Conversation, error) {
-	return loadOne(ctx, r.loaders(ctx).Conversation, obj.ConversationID)
+func (r *messageResolver) Conversation(ctx context.Context, objs []*models.Message) ([]*models.Conversation, error) {
+	return batchOne(ctx, objs, func(m *models.Message) uint64 { return m.ConversationID }, r.conversations)
 }
 
-func (r *messageResolver) SenderUser(ctx context.Context, obj *models.Message) (*models.User, error) {
-	return loadOpt(ctx, r.loaders(ctx).User, obj.SenderUserID)
+func (r *messageResolver) SenderUser(ctx context.Context, objs []*models.Message) ([]*models.User, error) {
+	return batchOpt(ctx, objs, func(m *models.Message) *uint64 { return m.SenderUserID }, r.users)
 }
 
-func (r *messageResolver) SenderCustomer(ctx context.Context, obj *models.Message) (*models.Customer, error) {
-	return loadOpt(ctx, r.loaders(ctx).Customer, obj.SenderCustomerID)
+func (r *messageResolver) SenderCustomer(ctx context.Context, objs []*models.Message) ([]*models.Customer, error) {
+	return batchOpt(ctx, objs, func(m *models.Message) *uint64 { return m.SenderCustomerID }, r.customers)
 }
 
 func (r *mutationResolver) StartConversation(ctx context.Context, input models.StartConversationInput) (*models.StartConversationPayload, error) {

@@ -12,12 +12,12 @@ import (
 	"github.com/kefuhub/kefuhub/models"
 )
 
-func (r *customerResolver) Identities(ctx context.Context, obj *models.Customer) ([]*models.Identity, error) {
-	return loadMany(ctx, r.loaders(ctx).IdentitiesByCustomer, obj.ID)
+func (r *customerResolver) Identities(ctx context.Context, objs []*models.Customer) ([][]*models.Identity, error) {
+	return batchMany(ctx, objs, func(c *models.Customer) uint64 { return c.ID }, r.Hub.IdentitiesByCustomer)
 }
 
-func (r *customerResolver) MergedInto(ctx context.Context, obj *models.Customer) (*models.Customer, error) {
-	return loadOpt(ctx, r.loaders(ctx).Customer, obj.MergedIntoID)
+func (r *customerResolver) MergedInto(ctx context.Context, objs []*models.Customer) ([]*models.Customer, error) {
+	return batchOpt(ctx, objs, func(c *models.Customer) *uint64 { return c.MergedIntoID }, r.customers)
 }
 
 func (r *customerResolver) Conversations(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.ConversationOrder) (*models.ConversationConnection, error) {
@@ -36,12 +36,12 @@ func (r *customerResolver) Tickets(ctx context.Context, obj *models.Customer, fi
 	return ticketConnection(page), nil
 }
 
-func (r *identityResolver) Channel(ctx context.Context, obj *models.Identity) (*models.Channel, error) {
-	return loadOne(ctx, r.loaders(ctx).Channel, obj.ChannelID)
+func (r *identityResolver) Channel(ctx context.Context, objs []*models.Identity) ([]*models.Channel, error) {
+	return batchOne(ctx, objs, func(i *models.Identity) uint64 { return i.ChannelID }, r.channels)
 }
 
-func (r *identityResolver) Customer(ctx context.Context, obj *models.Identity) (*models.Customer, error) {
-	return loadOne(ctx, r.loaders(ctx).Customer, obj.CustomerID)
+func (r *identityResolver) Customer(ctx context.Context, objs []*models.Identity) ([]*models.Customer, error) {
+	return batchOne(ctx, objs, func(i *models.Identity) uint64 { return i.CustomerID }, r.customers)
 }
 
 func (r *mutationResolver) CreateCustomer(ctx context.Context, input models.CreateCustomerInput) (*models.CreateCustomerPayload, error) {

@@ -12,8 +12,8 @@ import (
 	"github.com/kefuhub/kefuhub/models"
 )
 
-func (r *apiTokenResolver) User(ctx context.Context, obj *models.APIToken) (*models.User, error) {
-	return loadOne(ctx, r.loaders(ctx).User, obj.UserID)
+func (r *apiTokenResolver) User(ctx context.Context, objs []*models.APIToken) ([]*models.User, error) {
+	return batchOne(ctx, objs, func(t *models.APIToken) uint64 { return t.UserID }, r.users)
 }
 
 func (r *mutationResolver) CreateUser(ctx context.Context, input models.CreateUserInput) (*models.CreateUserPayload, error) {
@@ -83,12 +83,12 @@ func (r *queryResolver) APITokens(ctx context.Context, first *int, after *string
 	}, nil
 }
 
-func (r *teamResolver) Members(ctx context.Context, obj *models.Team) ([]*models.User, error) {
-	return loadMany(ctx, r.loaders(ctx).MembersByTeam, obj.ID)
+func (r *teamResolver) Members(ctx context.Context, objs []*models.Team) ([][]*models.User, error) {
+	return batchMany(ctx, objs, func(t *models.Team) uint64 { return t.ID }, r.Hub.MembersByTeam)
 }
 
-func (r *userResolver) Teams(ctx context.Context, obj *models.User) ([]*models.Team, error) {
-	return loadMany(ctx, r.loaders(ctx).TeamsByUser, obj.ID)
+func (r *userResolver) Teams(ctx context.Context, objs []*models.User) ([][]*models.Team, error) {
+	return batchMany(ctx, objs, func(u *models.User) uint64 { return u.ID }, r.Hub.TeamsByUser)
 }
 
 func (r *Resolver) ApiToken() graph.ApiTokenResolver { return &apiTokenResolver{r} }

@@ -48,24 +48,24 @@ func (r *subscriptionResolver) TicketUpdated(ctx context.Context, filter *models
 	return r.Hub.SubscribeTickets(ctx, filter)
 }
 
-func (r *ticketResolver) Customer(ctx context.Context, obj *models.Ticket) (*models.Customer, error) {
-	return loadOpt(ctx, r.loaders(ctx).Customer, obj.CustomerID)
+func (r *ticketResolver) Customer(ctx context.Context, objs []*models.Ticket) ([]*models.Customer, error) {
+	return batchOpt(ctx, objs, func(t *models.Ticket) *uint64 { return t.CustomerID }, r.customers)
 }
 
-func (r *ticketResolver) Conversations(ctx context.Context, obj *models.Ticket) ([]*models.Conversation, error) {
-	return loadMany(ctx, r.loaders(ctx).ConvsByTicket, obj.ID)
+func (r *ticketResolver) Conversations(ctx context.Context, objs []*models.Ticket) ([][]*models.Conversation, error) {
+	return batchMany(ctx, objs, func(t *models.Ticket) uint64 { return t.ID }, r.Hub.ConversationsByTicket)
 }
 
-func (r *ticketResolver) Assignee(ctx context.Context, obj *models.Ticket) (*models.User, error) {
-	return loadOpt(ctx, r.loaders(ctx).User, obj.AssigneeID)
+func (r *ticketResolver) Assignee(ctx context.Context, objs []*models.Ticket) ([]*models.User, error) {
+	return batchOpt(ctx, objs, func(t *models.Ticket) *uint64 { return t.AssigneeID }, r.users)
 }
 
-func (r *ticketResolver) Team(ctx context.Context, obj *models.Ticket) (*models.Team, error) {
-	return loadOpt(ctx, r.loaders(ctx).Team, obj.TeamID)
+func (r *ticketResolver) Team(ctx context.Context, objs []*models.Ticket) ([]*models.Team, error) {
+	return batchOpt(ctx, objs, func(t *models.Ticket) *uint64 { return t.TeamID }, r.teams)
 }
 
-func (r *ticketResolver) CreatedBy(ctx context.Context, obj *models.Ticket) (*models.User, error) {
-	return loadOpt(ctx, r.loaders(ctx).User, obj.CreatedByID)
+func (r *ticketResolver) CreatedBy(ctx context.Context, objs []*models.Ticket) ([]*models.User, error) {
+	return batchOpt(ctx, objs, func(t *models.Ticket) *uint64 { return t.CreatedByID }, r.users)
 }
 
 func (r *Resolver) Ticket() graph.TicketResolver { return &ticketResolver{r} }

@@ -232,3 +232,11 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func ptr[T any](v T) *T { return &v }
 
 func omit[T any](v T) graphql.Omittable[T] { return graphql.OmittableOf(v) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

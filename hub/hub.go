@@ -25,6 +25,12 @@ type Hub struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tokens *tokenCache
+	// origin names this replica in the change log; relayed is whether
+	// changes are shared with other replicas through the database.
+	origin    string
+	relayed   bool
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
 }
 
 // Config holds what a Hub needs.
@@ -34,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests); it must return UTC, microsecond precision.
 	Now func() time.Time
+	// Relay shares committed changes with the subscribers of other replicas
+	// through the database. Nil means on for MySQL, off for SQLite.
+	Relay *bool
 }
 
 // New builds a Hub.
@@ -47,15 +56,29 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = store.Now
 	}
-	return &Hub{
-		store:  cfg.Store,
-		db:     cfg.Store.DB,
-		box:    cfg.Box,
-		bus:    NewBus(),
-		log:    cfg.Logger,
-		now:    cfg.Now,
-		tokens: newTokenCache(5 * time.Second),
-	}, nil
+	h := &Hub{
+		store:   cfg.Store,
+		db:      cfg.Store.DB,
+		box:     cfg.Box,
+		bus:     NewBus(),
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		tokens:  newTokenCache(5 * time.Second),
+		origin:  newOrigin(),
+		relayed: cfg.Store.Engine == store.EngineMySQL,
+	}
+	if cfg.Relay != nil {
+		h.relayed = *cfg.Relay
+	}
+	if h.relayed {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stopRelay, h.relayDone = cancel, make(chan struct{})
+		go func() {
+			defer close(h.relayDone)
+			h.relay(ctx)
+		}()
+	}
+	return h, nil
 }
 
 // Store returns the hub's store.
@@ -64,8 +87,14 @@ func (h *Hub) Store() *store.Store { return h.store }
 // Bus returns the event bus subscriptions listen on.
 func (h *Hub) Bus() *Bus { return h.bus }
 
-// Close ends every subscription.
-func (h *Hub) Close() { h.bus.Close() }
+// Close stops relaying and ends every subscription.
+func (h *Hub) Close() {
+	if h.stopRelay != nil {
+		h.stopRelay()
+		<-h.relayDone
+	}
+	h.bus.Close()
+}
 
 // conn returns the database handle bound to ctx.
 func (h *Hub) conn(ctx context.Context) *gorm.DB { return h.db.WithContext(ctx) }
@@ -80,7 +109,15 @@ func (h *Hub) tenantDB(ctx context.Context, p Principal, model any) *gorm.DB {
 // that was rolled back.
 func (h *Hub) txWithEvents(ctx context.Context, fn func(tx *gorm.DB, ev *pending) error) error {
 	ev := &pending{}
-	err := h.conn(ctx).Transaction(func(tx *gorm.DB) error { return fn(tx, ev) })
+	err := h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := fn(tx, ev); err != nil {
+			return err
+		}
+		if h.relayed {
+			return h.recordEvents(tx, ev.events)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -258,10 +258,21 @@ type Counter struct {
 	Value    int64  `gorm:"not null"`
 }
 
+// ChangeEvent records a committed change so that the other replicas sharing
+// the database can tell their subscribers. Rows are short-lived.
+type ChangeEvent struct {
+	ID        uint64    `gorm:"primaryKey"`
+	TenantID  uint64    `gorm:"not null"`
+	Kind      string    `gorm:"size:16;not null"`
+	ObjectID  uint64    `gorm:"not null"`
+	Origin    string    `gorm:"size:36;not null"`
+	CreatedAt time.Time `gorm:"not null;index"`
+}
+
 // All lists every persisted model, in an order that satisfies references.
 func All() []any {
 	return []any{
 		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
-		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{},
 	}
 }

@@ -136,23 +136,13 @@ func newGraphQLServer(h *hub.Hub, opts Options) *handler.Server {
 
 var errInternal = errors.New("internal error")
 
-// internalError marks an error a resolver returned that is not the
-// client's to see (a database failure, a bug).
-type internalError struct{ err error }
-
-func (e internalError) Error() string { return e.err.Error() }
-func (e internalError) Unwrap() error { return e.err }
-
 // markInternal wraps every resolver error that is not a hub error, so the
-// presenter can tell our failures from gqlgen's complaints about the request.
+// presenter can tell our failures from gqlgen's complaints about the
+// request. (Batch resolvers, which this middleware does not wrap, mark
+// their own.)
 func markInternal(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
-	if err != nil {
-		if _, ok := hub.AsError(err); !ok {
-			err = internalError{err}
-		}
-	}
-	return res, err
+	return res, resolvers.MarkInternal(err)
 }
 
 // presentError gives every error an extensions.code. Hub errors carry
@@ -174,7 +164,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return gqlErr
 		}
-		var ie internalError
+		var ie resolvers.InternalError
 		if !errors.As(err, &ie) && !errors.Is(err, errInternal) {
 			if _, ok := gqlErr.Extensions["code"]; !ok {
 				gqlErr.Extensions["code"] = string(hub.CodeBadInput)

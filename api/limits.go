@@ -103,6 +103,9 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Query.APITokens = func(child int, first *int, _ *string, last *int, _ *string, _ *models.APITokenFilter) int {
 		return 1 + child*listCost(first, last)
 	}
+	c.Query.Nodes = func(child int, ids []string) int {
+		return 1 + child*max(len(ids), 1)
+	}
 	c.Customer.Conversations = func(child int, first *int, _ *string, last *int, _ *string, _ *models.ConversationOrder) int {
 		return 1 + child*listCost(first, last)
 	}

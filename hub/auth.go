@@ -115,7 +115,7 @@ func (h *Hub) Authenticate(ctx context.Context, token string) (Principal, error)
 		h.conn(ctx).Model(&models.APIToken{}).Where("id = ?", row.ID).Update("last_used_at", now)
 	}
 	p := Principal{TenantID: row.TenantID, UserID: row.UserID, TokenID: row.ID, Role: row.Role}
-	h.tokens.put(hash, p, now)
+	h.tokens.put(hash, p, now, row.ExpiresAt)
 	return p, nil
 }
 
@@ -141,19 +141,24 @@ func (c *tokenCache) get(hash string, now time.Time) (Principal, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[hash]
-	if !ok || now.After(e.expires) {
+	if !ok || !now.Before(e.expires) {
 		return Principal{}, false
 	}
 	return e.p, true
 }
 
-func (c *tokenCache) put(hash string, p Principal, now time.Time) {
+// put caches p until the TTL passes or the token expires, whichever is first.
+func (c *tokenCache) put(hash string, p Principal, now time.Time, tokenExpires *time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) > 10000 {
 		clear(c.m)
 	}
-	c.m[hash] = cachedPrincipal{p: p, expires: now.Add(c.ttl)}
+	expires := now.Add(c.ttl)
+	if tokenExpires != nil && tokenExpires.Before(expires) {
+		expires = *tokenExpires
+	}
+	c.m[hash] = cachedPrincipal{p: p, expires: expires}
 }
 
 func (c *tokenCache) dropToken(tokenID uint64) {
@@ -161,16 +166,6 @@ func (c *tokenCache) dropToken(tokenID uint64) {
 	defer c.mu.Unlock()
 	for k, e := range c.m {
 		if e.p.TokenID == tokenID {
-			delete(c.m, k)
-		}
-	}
-}
-
-func (c *tokenCache) dropUser(userID uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if e.p.UserID == userID {
 			delete(c.m, k)
 		}
 	}

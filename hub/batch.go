@@ -10,7 +10,9 @@ import (
 
 // The batch readers below serve GraphQL's batch resolvers: each answers for
 // many keys in one statement, scoped to the caller's tenant, so a page of N
-// rows costs the same number of statements as a page of one.
+// rows costs the same number of statements as a page of one. The keys pick
+// the rows; the tenant condition is a check (store.TenantCheck, "+tenant_id")
+// so that the planner looks the keys up instead of scanning the tenant.
 
 func byIDs[T any](h *Hub, ctx context.Context, ids []uint64, id func(*T) uint64) (map[uint64]*T, error) {
 	p, err := require(ctx, canRead)
@@ -18,7 +20,7 @@ func byIDs[T any](h *Hub, ctx context.Context, ids []uint64, id func(*T) uint64)
 		return nil, err
 	}
 	var rows []*T
-	if err := h.conn(ctx).Scopes(store.Tenant(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	if err := h.conn(ctx).Scopes(store.TenantCheck(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("hub: batch load: %w", err)
 	}
 	out := make(map[uint64]*T, len(rows))
@@ -62,7 +64,7 @@ func (h *Hub) APITokensByID(ctx context.Context, ids []uint64) (map[uint64]*mode
 		return nil, err
 	}
 	var rows []*models.APIToken
-	if err := h.conn(ctx).Scopes(store.Tenant(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	if err := h.conn(ctx).Scopes(store.TenantCheck(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("hub: batch load tokens: %w", err)
 	}
 	out := make(map[uint64]*models.APIToken, len(rows))
@@ -78,7 +80,7 @@ func (h *Hub) AuditEventsByID(ctx context.Context, ids []uint64) (map[uint64]*mo
 		return nil, err
 	}
 	var rows []*models.AuditEvent
-	if err := h.conn(ctx).Scopes(store.Tenant(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	if err := h.conn(ctx).Scopes(store.TenantCheck(p.TenantID)).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("hub: batch load audit events: %w", err)
 	}
 	out := make(map[uint64]*models.AuditEvent, len(rows))
@@ -99,7 +101,7 @@ func (h *Hub) IdentitiesByCustomer(ctx context.Context, customerIDs []uint64) (m
 		return nil, err
 	}
 	var rows []*models.Identity
-	err = h.conn(ctx).Scopes(store.Tenant(p.TenantID)).Where("customer_id IN ?", customerIDs).Order("id").Find(&rows).Error
+	err = h.conn(ctx).Scopes(store.TenantCheck(p.TenantID)).Where("customer_id IN ?", customerIDs).Order("id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("hub: batch identities: %w", err)
 	}
@@ -123,7 +125,7 @@ func (h *Hub) TicketsByConversation(ctx context.Context, convIDs []uint64) (map[
 	err = h.conn(ctx).Table("tickets").
 		Select("tickets.*, ticket_conversations.conversation_id AS link_conversation_id").
 		Joins("JOIN ticket_conversations ON ticket_conversations.ticket_id = tickets.id").
-		Where("tickets.tenant_id = ? AND ticket_conversations.tenant_id = ? AND ticket_conversations.conversation_id IN ?", p.TenantID, p.TenantID, convIDs).
+		Where("+tickets.tenant_id = ? AND +ticket_conversations.tenant_id = ? AND ticket_conversations.conversation_id IN ?", p.TenantID, p.TenantID, convIDs).
 		Order("tickets.id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("hub: batch tickets: %w", err)
@@ -150,7 +152,7 @@ func (h *Hub) OpenTicketCounts(ctx context.Context, convIDs []uint64) (map[uint6
 	err = h.conn(ctx).Table("ticket_conversations").
 		Select("ticket_conversations.conversation_id AS conversation_id, COUNT(*) AS n").
 		Joins("JOIN tickets ON tickets.id = ticket_conversations.ticket_id").
-		Where("ticket_conversations.tenant_id = ? AND tickets.tenant_id = ? AND ticket_conversations.conversation_id IN ? AND tickets.status NOT IN ?",
+		Where("+ticket_conversations.tenant_id = ? AND +tickets.tenant_id = ? AND ticket_conversations.conversation_id IN ? AND tickets.status NOT IN ?",
 			p.TenantID, p.TenantID, convIDs, []models.TicketStatus{models.TicketResolved, models.TicketClosed}).
 		Group("ticket_conversations.conversation_id").Scan(&rows).Error
 	if err != nil {
@@ -179,7 +181,7 @@ func (h *Hub) ConversationsByTicket(ctx context.Context, ticketIDs []uint64) (ma
 	err = h.conn(ctx).Table("conversations").
 		Select("conversations.*, ticket_conversations.ticket_id AS link_ticket_id").
 		Joins("JOIN ticket_conversations ON ticket_conversations.conversation_id = conversations.id").
-		Where("conversations.tenant_id = ? AND ticket_conversations.tenant_id = ? AND ticket_conversations.ticket_id IN ?", p.TenantID, p.TenantID, ticketIDs).
+		Where("+conversations.tenant_id = ? AND +ticket_conversations.tenant_id = ? AND ticket_conversations.ticket_id IN ?", p.TenantID, p.TenantID, ticketIDs).
 		Order("conversations.id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("hub: batch conversations: %w", err)
@@ -205,7 +207,7 @@ func (h *Hub) MembersByTeam(ctx context.Context, teamIDs []uint64) (map[uint64][
 	err = h.conn(ctx).Table("users").
 		Select("users.*, team_members.team_id AS link_team_id").
 		Joins("JOIN team_members ON team_members.user_id = users.id").
-		Where("users.tenant_id = ? AND team_members.tenant_id = ? AND team_members.team_id IN ?", p.TenantID, p.TenantID, teamIDs).
+		Where("+users.tenant_id = ? AND +team_members.tenant_id = ? AND team_members.team_id IN ?", p.TenantID, p.TenantID, teamIDs).
 		Order("users.id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("hub: batch team members: %w", err)
@@ -231,7 +233,7 @@ func (h *Hub) TeamsByUser(ctx context.Context, userIDs []uint64) (map[uint64][]*
 	err = h.conn(ctx).Table("teams").
 		Select("teams.*, team_members.user_id AS link_user_id").
 		Joins("JOIN team_members ON team_members.team_id = teams.id").
-		Where("teams.tenant_id = ? AND team_members.tenant_id = ? AND team_members.user_id IN ?", p.TenantID, p.TenantID, userIDs).
+		Where("+teams.tenant_id = ? AND +team_members.tenant_id = ? AND team_members.user_id IN ?", p.TenantID, p.TenantID, userIDs).
 		Order("teams.id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("hub: batch user teams: %w", err)

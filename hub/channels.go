@@ -52,6 +52,9 @@ func (h *Hub) CreateChannel(ctx context.Context, in models.CreateChannelInput) (
 	if ch.Name, err = cleanText("name", in.Name, 200, true); err != nil {
 		return nil, err
 	}
+	if err := maxJSONSize("settings", in.Settings, maxJSONBytes); err != nil {
+		return nil, err
+	}
 	secrets := map[string]any{}
 	for k, v := range in.Settings {
 		if strings.TrimSpace(k) == "" || len(k) > 64 {

@@ -172,3 +172,18 @@ func derefOr[T any](p *T, def T) T {
 	}
 	return *p
 }
+
+// maxJSONBytes bounds free-form JSON input (customer attributes, channel
+// settings) so that one request cannot store megabytes in a row.
+const maxJSONBytes = 16 << 10
+
+func maxJSONSize(field string, v any, max int) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errBadInput(field, "%s is not valid JSON", field)
+	}
+	if len(b) > max {
+		return errBadInput(field, "%s is %d bytes as JSON; at most %d are allowed", field, len(b), max)
+	}
+	return nil
+}

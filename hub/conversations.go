@@ -153,7 +153,14 @@ func cleanAttachments(in []*models.AttachmentInput) ([]models.Attachment, error)
 		if !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "http://") {
 			return nil, errBadInput("attachments", "attachment url must be http(s)")
 		}
-		out = append(out, models.Attachment{Name: name, MimeType: a.MimeType, Size: int64(a.Size), URL: a.URL})
+		if len(a.URL) > 2048 {
+			return nil, errBadInput("attachments", "attachment url is longer than 2048 bytes")
+		}
+		mime, err := cleanText("attachments", a.MimeType, 255, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, models.Attachment{Name: name, MimeType: mime, Size: int64(a.Size), URL: a.URL})
 	}
 	return out, nil
 }
@@ -376,9 +383,17 @@ func decodeConvFilter(f *models.ConversationFilter) (convFilter, error) {
 	return cf, nil
 }
 
-func (cf convFilter) apply(q *gorm.DB, tenantID uint64) *gorm.DB {
+// apply adds the filter to q. For a page read in index order (inOrder),
+// the status condition is a check ("+status") rather than an index key, so
+// the planner walks (tenant_id, last_activity_at) and stops after a page
+// instead of sorting every open conversation; counts use the status index.
+func (cf convFilter) apply(q *gorm.DB, tenantID uint64, inOrder bool) *gorm.DB {
 	if len(cf.statuses) > 0 {
-		q = q.Where("conversations.status IN ?", cf.statuses)
+		if inOrder {
+			q = q.Where("+conversations.status IN ?", cf.statuses)
+		} else {
+			q = q.Where("conversations.status IN ?", cf.statuses)
+		}
 	}
 	if cf.channelID != nil {
 		q = q.Where("conversations.channel_id = ?", *cf.channelID)
@@ -444,8 +459,9 @@ func (h *Hub) Conversations(ctx context.Context, args PageArgs, f *models.Conver
 	if err != nil {
 		return nil, err
 	}
-	q := cf.apply(h.tenantDB(ctx, p, &models.Conversation{}), p.TenantID)
-	return paginate(ctx, q, args, conversationKey(order))
+	list := cf.apply(h.tenantDB(ctx, p, &models.Conversation{}), p.TenantID, true)
+	count := cf.apply(h.tenantDB(ctx, p, &models.Conversation{}), p.TenantID, false)
+	return paginateCounted(ctx, list, count, args, conversationKey(order))
 }
 
 // CustomerConversations lists one customer's conversations.

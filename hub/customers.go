@@ -58,6 +58,9 @@ func cleanAttributes(field string, attrs map[string]any) (map[string]any, error)
 			return nil, errBadInput(field, "attribute names must be 1 to 64 characters")
 		}
 	}
+	if err := maxJSONSize(field, attrs, maxJSONBytes); err != nil {
+		return nil, err
+	}
 	return attrs, nil
 }
 

@@ -144,13 +144,20 @@ func pageSize(name string, n *int) (int, error) {
 // connection ordered by key. first/after walks forward, last/before walks
 // backward; one extra row is fetched to tell whether more exist.
 func paginate[T any](ctx context.Context, q *gorm.DB, args PageArgs, key sortKey[T]) (*Page[T], error) {
+	return paginateCounted(ctx, q, q, args, key)
+}
+
+// paginateCounted is paginate with a separate query for totalCount, for
+// lists whose page query is shaped for reading in index order and whose
+// count is shaped for a covering index.
+func paginateCounted[T any](ctx context.Context, q, count *gorm.DB, args PageArgs, key sortKey[T]) (*Page[T], error) {
 	if args.First != nil && args.Last != nil {
 		return nil, &Error{Code: CodeBadInput, Message: "pass first or last, not both", Field: []string{"last"}}
 	}
 	page := &Page[T]{}
 	if args.WithTotal {
 		var n int64
-		if err := q.Session(&gorm.Session{}).Count(&n).Error; err != nil {
+		if err := count.Session(&gorm.Session{}).Count(&n).Error; err != nil {
 			return nil, fmt.Errorf("hub: count: %w", err)
 		}
 		page.TotalCount = int(n)

@@ -51,7 +51,7 @@ func (t *Team) GlobalID() string { return EncodeID(TypeTeam, t.ID) }
 type TeamMember struct {
 	TeamID    uint64    `gorm:"primaryKey;autoIncrement:false"`
 	UserID    uint64    `gorm:"primaryKey;autoIncrement:false;index"`
-	TenantID  uint64    `gorm:"not null;index"`
+	TenantID  uint64    `gorm:"not null"`
 	CreatedAt time.Time `gorm:"not null"`
 }
 
@@ -84,8 +84,8 @@ type Customer struct {
 	Name         string         `gorm:"size:200;not null"`
 	Phone        *string        `gorm:"size:32;index"`
 	Email        *string        `gorm:"size:320;index"`
-	Tags         []string       `gorm:"serializer:json;type:text"`
-	Attributes   map[string]any `gorm:"serializer:json;type:text"`
+	Tags         []string       `gorm:"serializer:json;type:mediumtext"`
+	Attributes   map[string]any `gorm:"serializer:json;type:mediumtext"`
 	MergedIntoID *uint64        `gorm:"index"`
 	CreatedAt    time.Time      `gorm:"not null;index:ix_customers_tenant_created,priority:2"`
 	UpdatedAt    time.Time      `gorm:"not null"`
@@ -97,7 +97,7 @@ func (c *Customer) GlobalID() string { return EncodeID(TypeCustomer, c.ID) }
 // Taobao buyer_open_uid, an email address...). Unique per channel.
 type Identity struct {
 	ID          uint64    `gorm:"primaryKey"`
-	TenantID    uint64    `gorm:"not null;index"`
+	TenantID    uint64    `gorm:"not null"`
 	CustomerID  uint64    `gorm:"not null;index"`
 	ChannelID   uint64    `gorm:"not null;uniqueIndex:ux_identities_channel_external,priority:1"`
 	ExternalID  string    `gorm:"size:191;not null;uniqueIndex:ux_identities_channel_external,priority:2"`
@@ -116,8 +116,8 @@ type Channel struct {
 	TenantID      uint64         `gorm:"not null;index"`
 	Kind          ChannelKind    `gorm:"size:32;not null"`
 	Name          string         `gorm:"size:200;not null"`
-	Settings      map[string]any `gorm:"serializer:json;type:text"`
-	SecretKeys    []string       `gorm:"serializer:json;type:text"`
+	Settings      map[string]any `gorm:"serializer:json;type:mediumtext"`
+	SecretKeys    []string       `gorm:"serializer:json;type:mediumtext"`
 	SealedSecrets []byte         `gorm:"type:blob"`
 	Enabled       bool           `gorm:"not null;default:true"`
 	CreatedAt     time.Time      `gorm:"not null"`
@@ -129,19 +129,19 @@ func (c *Channel) GlobalID() string { return EncodeID(TypeChannel, c.ID) }
 // Conversation is a thread with one customer on one channel.
 type Conversation struct {
 	ID              uint64             `gorm:"primaryKey"`
-	TenantID        uint64             `gorm:"not null;uniqueIndex:ux_conversations_tenant_number,priority:1;index:ix_conversations_inbox,priority:1"`
+	TenantID        uint64             `gorm:"not null;uniqueIndex:ux_conversations_tenant_number,priority:1;index:ix_conversations_status,priority:1;index:ix_conversations_activity,priority:1"`
 	Number          int64              `gorm:"not null;uniqueIndex:ux_conversations_tenant_number,priority:2"`
 	ChannelID       uint64             `gorm:"not null;index"`
 	CustomerID      uint64             `gorm:"not null;index"`
 	Subject         string             `gorm:"size:500;not null;default:''"`
-	Status          ConversationStatus `gorm:"size:16;not null;index:ix_conversations_inbox,priority:2"`
+	Status          ConversationStatus `gorm:"size:16;not null;index:ix_conversations_status,priority:2"`
 	Priority        Priority           `gorm:"size:16;not null"`
 	AssigneeID      *uint64            `gorm:"index"`
 	TeamID          *uint64            `gorm:"index"`
-	Tags            []string           `gorm:"serializer:json;type:text"`
+	Tags            []string           `gorm:"serializer:json;type:mediumtext"`
 	LastMessageID   *uint64            ``
 	LastMessageAt   *time.Time         ``
-	LastActivityAt  time.Time          `gorm:"not null;index:ix_conversations_inbox,priority:3"`
+	LastActivityAt  time.Time          `gorm:"not null;index:ix_conversations_activity,priority:2"`
 	FirstResponseAt *time.Time         ``
 	WaitingSince    *time.Time         ``
 	SnoozedUntil    *time.Time         ``
@@ -164,23 +164,23 @@ type Attachment struct {
 // Message is one message in a conversation, or a private note between staff.
 type Message struct {
 	ID               uint64           `gorm:"primaryKey"`
-	TenantID         uint64           `gorm:"not null;index"`
-	ConversationID   uint64           `gorm:"not null;index:ix_messages_conversation,priority:1"`
+	TenantID         uint64           `gorm:"not null"`
+	ConversationID   uint64           `gorm:"not null;index:ix_messages_conversation"`
 	ChannelID        uint64           `gorm:"not null;uniqueIndex:ux_messages_channel_external,priority:1"`
 	Direction        MessageDirection `gorm:"size:16;not null"`
 	SenderType       SenderType       `gorm:"size:16;not null"`
 	SenderUserID     *uint64          ``
 	SenderCustomerID *uint64          ``
-	Text             string           `gorm:"type:text;not null"`
+	Text             string           `gorm:"type:mediumtext;not null"`
 	ContentType      string           `gorm:"size:64;not null;default:'text/plain'"`
-	Attachments      []Attachment     `gorm:"serializer:json;type:text"`
+	Attachments      []Attachment     `gorm:"serializer:json;type:mediumtext"`
 	// ExternalID is the platform's message id; NULL for messages that have
 	// not reached a platform, so the unique index ignores them.
 	ExternalID     *string        `gorm:"size:191;uniqueIndex:ux_messages_channel_external,priority:2"`
 	DeliveryStatus DeliveryStatus `gorm:"size:16;not null"`
 	DeliveryError  string         `gorm:"size:1000;not null;default:''"`
 	IsPrivate      bool           `gorm:"not null;default:false"`
-	CreatedAt      time.Time      `gorm:"not null;index:ix_messages_conversation,priority:2"`
+	CreatedAt      time.Time      `gorm:"not null"`
 }
 
 func (m *Message) GlobalID() string { return EncodeID(TypeMessage, m.ID) }
@@ -200,7 +200,7 @@ type Ticket struct {
 	TenantID     uint64        `gorm:"not null;uniqueIndex:ux_tickets_tenant_number,priority:1;index:ix_tickets_tenant_status,priority:1"`
 	Number       int64         `gorm:"not null;uniqueIndex:ux_tickets_tenant_number,priority:2"`
 	Title        string        `gorm:"size:500;not null"`
-	Description  string        `gorm:"type:text;not null"`
+	Description  string        `gorm:"type:mediumtext;not null"`
 	Category     string        `gorm:"size:100;not null;default:'';index"`
 	Priority     Priority      `gorm:"size:16;not null"`
 	Status       TicketStatus  `gorm:"size:16;not null;index:ix_tickets_tenant_status,priority:2"`
@@ -209,7 +209,7 @@ type Ticket struct {
 	TeamID       *uint64       `gorm:"index"`
 	CreatedByID  *uint64       ``
 	DueAt        *time.Time    ``
-	ExternalRefs []ExternalRef `gorm:"serializer:json;type:text"`
+	ExternalRefs []ExternalRef `gorm:"serializer:json;type:mediumtext"`
 	ResolvedAt   *time.Time    ``
 	ClosedAt     *time.Time    ``
 	CreatedAt    time.Time     `gorm:"not null;index:ix_tickets_tenant_status,priority:3"`
@@ -228,7 +228,7 @@ func (t *Ticket) AllowedTransitions() []TicketStatus { return t.Status.NextStatu
 type TicketConversation struct {
 	TicketID       uint64    `gorm:"primaryKey;autoIncrement:false"`
 	ConversationID uint64    `gorm:"primaryKey;autoIncrement:false;index"`
-	TenantID       uint64    `gorm:"not null;index"`
+	TenantID       uint64    `gorm:"not null"`
 	CreatedAt      time.Time `gorm:"not null"`
 }
 
@@ -241,8 +241,8 @@ type AuditEvent struct {
 	Action     string         `gorm:"size:64;not null;index"`
 	ObjectType string         `gorm:"size:32;not null;index:ix_audit_object,priority:1"`
 	ObjectID   uint64         `gorm:"not null;index:ix_audit_object,priority:2"`
-	Before     map[string]any `gorm:"serializer:json;type:text"`
-	After      map[string]any `gorm:"serializer:json;type:text"`
+	Before     map[string]any `gorm:"serializer:json;type:mediumtext"`
+	After      map[string]any `gorm:"serializer:json;type:mediumtext"`
 	CreatedAt  time.Time      `gorm:"not null;index:ix_audit_tenant_created,priority:2"`
 }
 

@@ -124,7 +124,7 @@ func batchOne[P, T any](ctx context.Context, parents []*P, key func(*P) uint64, 
 	}
 	found, err := fetch(ctx, uniq(ids))
 	if err != nil {
-		return nil, err
+		return nil, MarkInternal(err)
 	}
 	out := make([]*T, len(parents))
 	for i, id := range ids {
@@ -151,7 +151,7 @@ func batchOpt[P, T any](ctx context.Context, parents []*P, key func(*P) *uint64,
 	}
 	found, err := fetch(ctx, uniq(ids))
 	if err != nil {
-		return nil, err
+		return nil, MarkInternal(err)
 	}
 	for i, p := range parents {
 		if id := key(p); id != nil {
@@ -169,7 +169,7 @@ func batchMany[P, T any](ctx context.Context, parents []*P, key func(*P) uint64,
 	}
 	found, err := fetch(ctx, uniq(ids))
 	if err != nil {
-		return nil, err
+		return nil, MarkInternal(err)
 	}
 	out := make([][]*T, len(parents))
 	for i, id := range ids {

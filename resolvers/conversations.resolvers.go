@@ -56,7 +56,7 @@ func (r *conversationResolver) OpenTicketCount(ctx context.Context, objs []*mode
 	}
 	counts, err := r.Hub.OpenTicketCounts(ctx, uniq(ids))
 	if err != nil {
-		return nil, err
+		return nil, MarkInternal(err)
 	}
 	out := make([]int, len(objs))
 	for i, id := range ids {

@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -112,4 +113,27 @@ func (r *Resolver) nodes(ctx context.Context, ids []string) ([]models.Node, erro
 		out[i] = n
 	}
 	return out, nil
+}
+
+// InternalError marks an error a resolver returned that is not the
+// client's to see (a database failure, a bug): the server logs it and
+// answers "internal error" with code INTERNAL.
+type InternalError struct{ Err error }
+
+func (e InternalError) Error() string { return e.Err.Error() }
+func (e InternalError) Unwrap() error { return e.Err }
+
+// MarkInternal wraps err unless it is a hub error, which is the client's.
+func MarkInternal(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := hub.AsError(err); ok {
+		return err
+	}
+	var ie InternalError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return InternalError{err}
 }

@@ -204,13 +204,20 @@ func websocketInit(h *hub.Hub) transport.WebsocketInitFunc {
 			}
 			p, err := h.Authenticate(ctx, tok)
 			if err != nil {
-				return ctx, nil, errors.New("unauthenticated: invalid token")
+				return forbidden(ctx, "invalid token"), nil, errors.New("unauthenticated: invalid token")
 			}
 			return hub.WithPrincipal(ctx, p), nil, nil
 		}
 		if _, ok := hub.PrincipalFrom(ctx); ok {
 			return ctx, nil, nil
 		}
-		return ctx, nil, errors.New("unauthenticated: send {\"Authorization\": \"Bearer <token>\"} in connection_init")
+		const msg = "send {\"Authorization\": \"Bearer <token>\"} in connection_init"
+		return forbidden(ctx, msg), nil, errors.New("unauthenticated: " + msg)
 	}
+}
+
+// forbidden makes a refused connection close with 4403 Forbidden, as
+// graphql-transport-ws asks, so that clients stop retrying the same token.
+func forbidden(ctx context.Context, reason string) context.Context {
+	return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 4403), "Forbidden: "+reason)
 }

@@ -86,7 +86,7 @@ func (h *Hub) CreateCustomer(ctx context.Context, in models.CreateCustomerInput)
 	if c.Attributes, err = cleanAttributes("attributes", in.Attributes); err != nil {
 		return nil, err
 	}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(c).Error; err != nil {
 			return fmt.Errorf("hub: create customer: %w", err)
 		}
@@ -109,7 +109,7 @@ func (h *Hub) UpdateCustomer(ctx context.Context, in models.UpdateCustomerInput)
 		return nil, err
 	}
 	c := &models.Customer{}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := load(h.lockFor(tx), p, c, id, "id", models.TypeCustomer); err != nil {
 			return err
 		}

@@ -109,7 +109,7 @@ func (h *Hub) tenantDB(ctx context.Context, p Principal, model any) *gorm.DB {
 // that was rolled back.
 func (h *Hub) txWithEvents(ctx context.Context, fn func(tx *gorm.DB, ev *pending) error) error {
 	ev := &pending{}
-	err := h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := fn(tx, ev); err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func (h *Hub) CreateTenant(ctx context.Context, name, slug, adminEmail, token st
 		return nil, "", errBadInput("token", "a bootstrap token must start with %q and have at least 32 characters after it", tokenPrefix)
 	}
 	t := &models.Tenant{Name: name, Slug: slug}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(t).Error; err != nil {
 			if store.IsDuplicate(err) {
 				return errConflict("slug", "a tenant with slug %q exists", slug)
@@ -161,7 +161,7 @@ func (h *Hub) CreateUser(ctx context.Context, in models.CreateUserInput) (*model
 		}
 		teamIDs = append(teamIDs, id)
 	}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			if store.IsDuplicate(err) {
 				return errConflict("email", "a user with email %s exists", u.Email)
@@ -205,7 +205,7 @@ func (h *Hub) CreateTeam(ctx context.Context, in models.CreateTeamInput) (*model
 		}
 		memberIDs = append(memberIDs, id)
 	}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(t).Error; err != nil {
 			if store.IsDuplicate(err) {
 				return errConflict("name", "a team named %q exists", t.Name)
@@ -264,7 +264,7 @@ func (h *Hub) CreateAPIToken(ctx context.Context, in models.CreateAPITokenInput)
 		return nil, "", fmt.Errorf("hub: token: %w", err)
 	}
 	tok.Hash, tok.Prefix = hash, secret[:12]
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		u := &models.User{}
 		if err := load(tx, p, u, tok.UserID, "userId", models.TypeUser); err != nil {
 			return err
@@ -294,7 +294,7 @@ func (h *Hub) RevokeAPIToken(ctx context.Context, in models.RevokeAPITokenInput)
 		return nil, err
 	}
 	tok := &models.APIToken{}
-	err = h.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := load(h.lockFor(tx), p, tok, id, "id", models.TypeAPIToken); err != nil {
 			return err
 		}

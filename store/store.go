@@ -36,6 +36,25 @@ type Store struct {
 	Engine string
 	// SQLitePath is the database file for the SQLite engine, empty otherwise.
 	SQLitePath string
+	// writer serializes this process's write transactions on SQLite, which
+	// has one writer at a time: waiting here is fair and cheap, where
+	// waiting in SQLite's busy handler means sleeping and retrying.
+	writer chan struct{}
+}
+
+// Tx runs fn in a transaction. On SQLite, write transactions of this
+// process take turns (the single-writer path); on MySQL they run at once
+// and rely on row locks.
+func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.DB.WithContext(ctx).Transaction(fn)
 }
 
 // Options tune Open.
@@ -82,6 +101,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			}
 		}
 		st.DB, err = gorm.Open(sqlite.Open(sqliteDSN(st.SQLitePath)), cfg)
+		st.writer = make(chan struct{}, 1)
 	case "mysql":
 		st.Engine = EngineMySQL
 		dsn, derr := mysqlDSN(rest)

@@ -154,14 +154,6 @@ func paginateCounted[T any](ctx context.Context, q, count *gorm.DB, args PageArg
 	if args.First != nil && args.Last != nil {
 		return nil, &Error{Code: CodeBadInput, Message: "pass first or last, not both", Field: []string{"last"}}
 	}
-	page := &Page[T]{}
-	if args.WithTotal {
-		var n int64
-		if err := count.Session(&gorm.Session{}).Count(&n).Error; err != nil {
-			return nil, fmt.Errorf("hub: count: %w", err)
-		}
-		page.TotalCount = int(n)
-	}
 	backward := args.Last != nil
 	limit, err := pageSize("first", args.First)
 	if backward {
@@ -185,14 +177,28 @@ func paginateCounted[T any](ctx context.Context, q, count *gorm.DB, args PageArg
 		}
 		find = key.after(find, v, id, !key.desc)
 	}
-	if limit == 0 {
-		return page, nil
+
+	// totalCount runs beside the page query: on a large tenant the count is
+	// the slower of the two, and neither needs the other.
+	page := &Page[T]{}
+	var total int64
+	counted := make(chan error, 1)
+	if args.WithTotal {
+		go func() { counted <- count.Session(&gorm.Session{}).Count(&total).Error }()
+	} else {
+		counted <- nil
 	}
 	var items []*T
-	err = key.order(find, key.desc != backward).Limit(limit + 1).Find(&items).Error
+	if limit > 0 {
+		err = key.order(find, key.desc != backward).Limit(limit + 1).Find(&items).Error
+	}
+	if cerr := <-counted; cerr != nil {
+		return nil, fmt.Errorf("hub: count: %w", cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: page: %w", err)
 	}
+	page.TotalCount = int(total)
 	more := len(items) > limit
 	if more {
 		items = items[:limit]

@@ -180,3 +180,23 @@ func TestMergeCustomers(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineNeutralInputRules: rules that the two engines would otherwise
+// apply differently hold the same on both.
+func TestEngineNeutralInputRules(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		e.must(e.adminA, `mutation { createTeam(input: {name: "Support"}) { userErrors { message } } }`, nil)
+		r := e.do(e.adminA, `mutation { createTeam(input: {name: "support"}) { team { id } userErrors { code field } } }`, nil)
+		if str(r.Data, "createTeam", "userErrors", 0, "code") != "CONFLICT" {
+			t.Errorf("team names differing only in case: %s", r.Raw)
+		}
+		for _, due := range []string{"0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z"} {
+			r := e.do(e.adminA, `mutation($due: Time) { createTicket(input: {title: "t", dueAt: $due}) { ticket { id } userErrors { code field } } }`,
+				map[string]any{"due": due})
+			if str(r.Data, "createTicket", "userErrors", 0, "code") != "BAD_USER_INPUT" ||
+				str(r.Data, "createTicket", "userErrors", 0, "field", 1) != "dueAt" {
+				t.Errorf("dueAt %s: %s", due, r.Raw)
+			}
+		}
+	})
+}

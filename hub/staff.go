@@ -206,6 +206,15 @@ func (h *Hub) CreateTeam(ctx context.Context, in models.CreateTeamInput) (*model
 		memberIDs = append(memberIDs, id)
 	}
 	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+		// Team names are unique regardless of case on every engine (MySQL's
+		// collation already says so; SQLite's unique index would not).
+		var clash int64
+		if err := tx.Model(&models.Team{}).Scopes(store.Tenant(p.TenantID)).Where("LOWER(name) = LOWER(?)", t.Name).Count(&clash).Error; err != nil {
+			return fmt.Errorf("hub: create team: %w", err)
+		}
+		if clash > 0 {
+			return errConflict("name", "a team named %q exists", t.Name)
+		}
 		if err := tx.Create(t).Error; err != nil {
 			if store.IsDuplicate(err) {
 				return errConflict("name", "a team named %q exists", t.Name)

@@ -13,12 +13,17 @@ import (
 	"github.com/kefuhub/kefuhub/models"
 )
 
-func cleanDue(field string, t *time.Time) *time.Time {
+// cleanDue normalizes a due time; the zero time is refused rather than
+// stored as a date in year 1.
+func cleanDue(field string, t *time.Time) (*time.Time, error) {
 	if t == nil {
-		return nil
+		return nil, nil
+	}
+	if t.IsZero() || t.Year() < 2000 {
+		return nil, errBadInput(field, "%s is not a real date", field)
 	}
 	v := t.UTC().Truncate(time.Microsecond)
-	return &v
+	return &v, nil
 }
 
 // CreateTicket opens a work order (AGENT). When it comes from a
@@ -30,7 +35,10 @@ func (h *Hub) CreateTicket(ctx context.Context, in models.CreateTicketInput) (*m
 	}
 	now := h.now()
 	t := &models.Ticket{TenantID: p.TenantID, Status: models.TicketNew, Priority: derefOr(in.Priority, models.PriorityNormal),
-		ExternalRefs: []models.ExternalRef{}, DueAt: cleanDue("dueAt", in.DueAt), CreatedAt: now, UpdatedAt: now}
+		ExternalRefs: []models.ExternalRef{}, CreatedAt: now, UpdatedAt: now}
+	if t.DueAt, err = cleanDue("dueAt", in.DueAt); err != nil {
+		return nil, err
+	}
 	if p.UserID != 0 {
 		t.CreatedByID = &p.UserID
 	}
@@ -143,7 +151,9 @@ func (h *Hub) UpdateTicket(ctx context.Context, in models.UpdateTicketInput) (*m
 			}
 		}
 		if due, set := in.DueAt.ValueOK(); set {
-			t.DueAt = cleanDue("dueAt", due)
+			if t.DueAt, err = cleanDue("dueAt", due); err != nil {
+				return err
+			}
 		}
 		t.UpdatedAt = h.now()
 		if err := tx.Model(t).Select("title", "description", "category", "priority", "assignee_id", "team_id", "due_at", "updated_at").Updates(t).Error; err != nil {

@@ -28,6 +28,7 @@ var settings = []setting{
 	{"max-body-bytes", "KEFUHUB_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
 	{"max-complexity", "KEFUHUB_MAX_COMPLEXITY", "20000", "largest GraphQL query cost (connections cost their page size)"},
 	{"max-depth", "KEFUHUB_MAX_DEPTH", "12", "deepest GraphQL selection nesting"},
+	{"response-cache", "KEFUHUB_RESPONSE_CACHE", "2000", "query responses kept for reuse until the tenant's data changes (0 turns it off)"},
 	{"db-max-conns", "KEFUHUB_DB_MAX_CONNS", "32", "database connection pool size"},
 	{"shutdown-timeout", "KEFUHUB_SHUTDOWN_TIMEOUT", "20s", "how long SIGTERM waits for requests to finish"},
 }

@@ -197,6 +197,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if opts.MaxDepth, err = cfg.int("max-depth"); err != nil {
 		return err
 	}
+	if opts.ResponseCache, err = cfg.int("response-cache"); err != nil {
+		return err
+	}
+	if opts.ResponseCache == 0 {
+		opts.ResponseCache = -1 // 0 in the configuration means off
+	}
 	grace, err := cfg.duration("shutdown-timeout")
 	if err != nil {
 		return err

@@ -41,6 +41,9 @@ type Options struct {
 	APQCacheSize int
 	// KeepAlive is the WebSocket keep-alive interval (default 15 s).
 	KeepAlive time.Duration
+	// ResponseCache is how many query responses are kept for reuse until
+	// the tenant's data changes (default 2000; negative turns it off).
+	ResponseCache int
 	Logger    *slog.Logger
 }
 
@@ -60,6 +63,9 @@ func (o *Options) defaults() {
 	if o.APQCacheSize == 0 {
 		o.APQCacheSize = 1000
 	}
+	if o.ResponseCache == 0 {
+		o.ResponseCache = 2000
+	}
 	if o.KeepAlive == 0 {
 		o.KeepAlive = 15 * time.Second
 	}
@@ -73,7 +79,8 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	opts.defaults()
 	gql := newGraphQLServer(h, opts)
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(h, opts.Logger, limitBody(opts.MaxBodyBytes, gql)))
+	cache := newResponseCache(h, opts.ResponseCache)
+	mux.Handle("/graphql", authenticate(h, opts.Logger, limitBody(opts.MaxBodyBytes, cache.middleware(gql))))
 	mux.Handle("GET /{$}", playground.Handler("kefuhub GraphiQL", "/graphql", playground.WithStoragePrefix("kefuhub")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -125,6 +132,7 @@ func newGraphQLServer(h *hub.Hub, opts Options) *handler.Server {
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(resolvers.WithLoaders(ctx, resolvers.NewLoaders(h)))
 	})
+	srv.AroundResponses(markCacheable)
 	srv.AroundFields(markInternal)
 	srv.SetErrorPresenter(presentError(opts.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {

@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,10 +65,13 @@ const sendMessageMutation = `mutation Send($in: SendMessageInput!) {
 
 // fixture is a seeded kefuhub on one engine.
 type fixture struct {
-	hub     *hub.Hub
-	handler http.Handler
-	token   string
-	convIDs []string
+	hub *hub.Hub
+	// handler answers every query afresh; cached has the response cache on.
+	handler, cached http.Handler
+	token           string
+	// agentTokens act as 32 different agents, one per load-test client.
+	agentTokens []string
+	convIDs     []string
 }
 
 var (
@@ -120,7 +124,27 @@ func seeded(b *testing.B, eng storetest.Engine) *fixture {
 	}
 	fmt.Fprintf(os.Stderr, "bench: seeded %s with %d customers, %d conversations, %d messages, %d tickets in %s\n",
 		eng.Name, stats.Customers, stats.Conversations, stats.Messages, stats.Tickets, time.Since(start).Round(time.Millisecond))
-	f := &fixture{hub: h, handler: api.New(h, api.Options{Logger: log}), token: token}
+	f := &fixture{hub: h, token: token,
+		handler: api.New(h, api.Options{Logger: log, ResponseCache: -1}),
+		cached:  api.New(h, api.Options{Logger: log}),
+	}
+	p, err := h.Authenticate(ctx, token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	actx := hub.WithPrincipal(ctx, p)
+	for i := range 32 {
+		u, err := h.CreateUser(actx, models.CreateUserInput{Name: fmt.Sprintf("坐席%02d", i), Email: fmt.Sprintf("load%02d@bench.test", i), Role: models.RoleAgent})
+		if err != nil {
+			b.Fatal(err)
+		}
+		uid := u.GlobalID()
+		_, secret, err := h.CreateAPIToken(actx, models.CreateAPITokenInput{Name: "load", UserID: &uid})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.agentTokens = append(f.agentTokens, secret)
+	}
 	var convs []models.Conversation
 	if err := st.DB.Where("tenant_id = ?", tenant.ID).Order("id").Limit(1000).Find(&convs).Error; err != nil {
 		b.Fatal(err)
@@ -173,18 +197,26 @@ func forEngines(b *testing.B, fn func(b *testing.B, f *fixture)) {
 }
 
 // BenchmarkInbox is the agent inbox: 50 open conversations with customer,
-// assignee, team, channel, last message and open ticket count.
+// assignee, team, channel, last message and open ticket count, with and
+// without the total count of open conversations (a COUNT over the tenant).
 func BenchmarkInbox(b *testing.B) {
 	forEngines(b, func(b *testing.B, f *fixture) {
-		payload := body(inboxQuery, map[string]any{"first": 50})
-		f.do(b, payload)
-		var stmts int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			stmts += f.do(b, payload)
+		for _, v := range []struct{ name, query string }{
+			{"page", strings.Replace(inboxQuery, "    totalCount\n", "", 1)},
+			{"page+total", inboxQuery},
+		} {
+			b.Run(v.name, func(b *testing.B) {
+				payload := body(v.query, map[string]any{"first": 50})
+				f.do(b, payload)
+				var stmts int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					stmts += f.do(b, payload)
+				}
+				b.ReportMetric(float64(stmts)/float64(b.N), "stmts/op")
+			})
 		}
-		b.ReportMetric(float64(stmts)/float64(b.N), "stmts/op")
 	})
 }
 
@@ -220,40 +252,53 @@ func BenchmarkSendMessage(b *testing.B) {
 	})
 }
 
-// BenchmarkInboxHTTP is a load test over real HTTP: 32 concurrent clients
-// (parallelism 16 on the 2-core build machine) request the 50-row inbox;
-// it reports requests per second.
+// BenchmarkInboxHTTP is a load test over real HTTP: 32 concurrent clients,
+// each an agent with its own token (parallelism 16 on the 2-core build
+// machine), request the 50-row inbox; it reports requests per second, with
+// the response cache off ("uncached": every request runs its SQL) and on
+// ("cached": no writes happen during the run, so after each agent's first
+// request the answers come from memory).
 func BenchmarkInboxHTTP(b *testing.B) {
 	forEngines(b, func(b *testing.B, f *fixture) {
-		srv := httptest.NewServer(f.handler)
-		defer srv.Close()
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-		payload := body(inboxQuery, map[string]any{"first": 50})
-		var failed atomic.Int64
-		b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
-		b.ResetTimer()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(payload))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+f.token)
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-				}
-			}
-		})
-		elapsed := time.Since(start)
-		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-		if n := failed.Load(); n > 0 {
-			b.Fatalf("%d requests failed", n)
+		for _, mode := range []struct {
+			name    string
+			handler http.Handler
+		}{{"uncached", f.handler}, {"cached", f.cached}} {
+			b.Run(mode.name, func(b *testing.B) { loadTest(b, f, mode.handler) })
 		}
 	})
+}
+
+func loadTest(b *testing.B, f *fixture, handler http.Handler) {
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	payload := body(inboxQuery, map[string]any{"first": 50})
+	var failed, next atomic.Int64
+	b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		token := f.agentTokens[int(next.Add(1)-1)%len(f.agentTokens)]
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(payload))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed.Add(1)
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
 }

@@ -68,7 +68,7 @@ func (h *Hub) CreateChannel(ctx context.Context, in models.CreateChannelInput) (
 		}
 	}
 	slices.Sort(ch.SecretKeys)
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		if err := tx.Create(ch).Error; err != nil {
 			return fmt.Errorf("hub: create channel: %w", err)
 		}

@@ -47,7 +47,7 @@ func (h *Hub) StartConversation(ctx context.Context, in models.StartConversation
 		}
 	}
 	conv := &models.Conversation{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		cust, ch := &models.Customer{}, &models.Channel{}
 		if err := load(tx, p, cust, customerID, "customerId", models.TypeCustomer); err != nil {
 			return err
@@ -115,8 +115,7 @@ func (h *Hub) addOutbound(tx *gorm.DB, p Principal, conv *models.Conversation, t
 		m.SenderType = models.SenderSystem
 	}
 	if private {
-		m.Direction = models.DirectionOutbound
-		m.DeliveryStatus = models.DeliveryNone
+		m.DeliveryStatus = models.DeliveryNone // notes are never delivered
 	}
 	if err := tx.Create(m).Error; err != nil {
 		return nil, fmt.Errorf("hub: store message: %w", err)
@@ -203,7 +202,7 @@ func (h *Hub) appendStaffMessage(ctx context.Context, p Principal, convGID, text
 		return nil, err
 	}
 	var msg *models.Message
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		conv := &models.Conversation{}
 		if err := load(h.lockFor(tx), p, conv, convID, "conversationId", models.TypeConversation); err != nil {
 			return err
@@ -233,7 +232,7 @@ func (h *Hub) AssignConversation(ctx context.Context, in models.AssignConversati
 		return nil, err
 	}
 	conv := &models.Conversation{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, conv, convID, "conversationId", models.TypeConversation); err != nil {
 			return err
 		}
@@ -317,7 +316,7 @@ func (h *Hub) SetConversationStatus(ctx context.Context, in models.SetConversati
 		return nil, errBadInput("snoozedUntil", "snoozedUntil goes only with status SNOOZED")
 	}
 	conv := &models.Conversation{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, conv, convID, "conversationId", models.TypeConversation); err != nil {
 			return err
 		}

@@ -86,7 +86,7 @@ func (h *Hub) CreateCustomer(ctx context.Context, in models.CreateCustomerInput)
 	if c.Attributes, err = cleanAttributes("attributes", in.Attributes); err != nil {
 		return nil, err
 	}
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		if err := tx.Create(c).Error; err != nil {
 			return fmt.Errorf("hub: create customer: %w", err)
 		}
@@ -109,7 +109,7 @@ func (h *Hub) UpdateCustomer(ctx context.Context, in models.UpdateCustomerInput)
 		return nil, err
 	}
 	c := &models.Customer{}
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		if err := load(h.lockFor(tx), p, c, id, "id", models.TypeCustomer); err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func (h *Hub) MergeCustomers(ctx context.Context, in models.MergeCustomersInput)
 		return nil, errBadInput("mergedId", "a customer cannot be merged into itself")
 	}
 	survivor, merged := &models.Customer{}, &models.Customer{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, survivor, survivorID, "survivorId", models.TypeCustomer); err != nil {
 			return err
 		}

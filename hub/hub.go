@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -25,6 +27,8 @@ type Hub struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tokens *tokenCache
+	// versions moves on with every committed write of a tenant.
+	versions tenantVersions
 	// origin names this replica in the change log; relayed is whether
 	// changes are shared with other replicas through the database.
 	origin    string
@@ -104,28 +108,51 @@ func (h *Hub) tenantDB(ctx context.Context, p Principal, model any) *gorm.DB {
 	return h.conn(ctx).Model(model).Scopes(store.Tenant(p.TenantID))
 }
 
-// txWithEvents runs fn in a transaction and publishes the events it queued
-// only once the transaction has committed, so subscribers never see a change
-// that was rolled back.
-func (h *Hub) txWithEvents(ctx context.Context, fn func(tx *gorm.DB, ev *pending) error) error {
+// write runs fn in a transaction on behalf of p. Once it has committed,
+// the tenant's data version moves on (so cached responses are not served
+// again) and the events fn queued are published, never before: subscribers
+// never see a change that was rolled back. With several replicas the
+// transaction also records its changes for the others.
+func (h *Hub) write(ctx context.Context, p Principal, fn func(tx *gorm.DB, ev *pending) error) error {
 	ev := &pending{}
 	err := h.store.Tx(ctx, func(tx *gorm.DB) error {
 		if err := fn(tx, ev); err != nil {
 			return err
 		}
 		if h.relayed {
-			return h.recordEvents(tx, ev.events)
+			return h.recordEvents(tx, p.TenantID, ev.events)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	h.versions.bump(p.TenantID)
 	for _, e := range ev.events {
 		h.bus.Publish(e)
 	}
 	return nil
 }
+
+// DataVersion is a number that changes whenever a write to the tenant's
+// data commits (on this replica, or on another one as soon as it is
+// relayed). A response computed at one version may be reused for as long
+// as the version has not moved.
+func (h *Hub) DataVersion(tenantID uint64) uint64 { return h.versions.get(tenantID) }
+
+// tenantVersions counts committed writes per tenant.
+type tenantVersions struct{ m sync.Map } // tenant id → *atomic.Uint64
+
+func (v *tenantVersions) counter(tenantID uint64) *atomic.Uint64 {
+	if c, ok := v.m.Load(tenantID); ok {
+		return c.(*atomic.Uint64)
+	}
+	c, _ := v.m.LoadOrStore(tenantID, new(atomic.Uint64))
+	return c.(*atomic.Uint64)
+}
+
+func (v *tenantVersions) get(tenantID uint64) uint64 { return v.counter(tenantID).Load() }
+func (v *tenantVersions) bump(tenantID uint64)       { v.counter(tenantID).Add(1) }
 
 // pending collects the events of a transaction.
 type pending struct{ events []Event }

@@ -22,6 +22,7 @@ const (
 	kindMessage      = "message"
 	kindConversation = "conversation"
 	kindTicket       = "ticket"
+	kindTenant       = "tenant" // some other change to the tenant's data
 
 	relayInterval = 200 * time.Millisecond
 	relayBatch    = 500
@@ -38,9 +39,11 @@ func newOrigin() string {
 	return hex.EncodeToString(b)
 }
 
-// recordEvents writes the transaction's events to change_events.
-func (h *Hub) recordEvents(tx *gorm.DB, events []Event) error {
-	rows := make([]models.ChangeEvent, 0, len(events))
+// recordEvents writes the transaction's events to change_events. A
+// transaction with no event for subscribers still records that the tenant
+// changed, so that other replicas stop serving cached responses.
+func (h *Hub) recordEvents(tx *gorm.DB, tenantID uint64, events []Event) error {
+	rows := make([]models.ChangeEvent, 0, len(events)+1)
 	now := h.now()
 	for _, e := range events {
 		r := models.ChangeEvent{TenantID: e.TenantID, Origin: h.origin, CreatedAt: now}
@@ -57,7 +60,7 @@ func (h *Hub) recordEvents(tx *gorm.DB, events []Event) error {
 		rows = append(rows, r)
 	}
 	if len(rows) == 0 {
-		return nil
+		rows = append(rows, models.ChangeEvent{TenantID: tenantID, Kind: kindTenant, Origin: h.origin, CreatedAt: now})
 	}
 	if err := tx.Create(&rows).Error; err != nil {
 		return fmt.Errorf("hub: record change events: %w", err)
@@ -119,11 +122,17 @@ func (h *Hub) relay(ctx context.Context) {
 	}
 }
 
-// publishRelayed loads the changed objects and publishes them in order.
+// publishRelayed moves the changed tenants' data versions on, then loads
+// the changed objects and publishes them in order.
 func (h *Hub) publishRelayed(ctx context.Context, rows []models.ChangeEvent) {
 	ids := map[string][]uint64{}
+	tenants := map[uint64]bool{}
 	for _, r := range rows {
 		ids[r.Kind] = append(ids[r.Kind], r.ObjectID)
+		tenants[r.TenantID] = true
+	}
+	for t := range tenants {
+		h.versions.bump(t)
 	}
 	msgs := map[uint64]*models.Message{}
 	convs := map[uint64]*models.Conversation{}

@@ -161,7 +161,7 @@ func (h *Hub) CreateUser(ctx context.Context, in models.CreateUserInput) (*model
 		}
 		teamIDs = append(teamIDs, id)
 	}
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		if err := tx.Create(u).Error; err != nil {
 			if store.IsDuplicate(err) {
 				return errConflict("email", "a user with email %s exists", u.Email)
@@ -205,7 +205,7 @@ func (h *Hub) CreateTeam(ctx context.Context, in models.CreateTeamInput) (*model
 		}
 		memberIDs = append(memberIDs, id)
 	}
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		// Team names are unique regardless of case on every engine (MySQL's
 		// collation already says so; SQLite's unique index would not).
 		var clash int64
@@ -273,7 +273,7 @@ func (h *Hub) CreateAPIToken(ctx context.Context, in models.CreateAPITokenInput)
 		return nil, "", fmt.Errorf("hub: token: %w", err)
 	}
 	tok.Hash, tok.Prefix = hash, secret[:12]
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		u := &models.User{}
 		if err := load(tx, p, u, tok.UserID, "userId", models.TypeUser); err != nil {
 			return err
@@ -303,7 +303,7 @@ func (h *Hub) RevokeAPIToken(ctx context.Context, in models.RevokeAPITokenInput)
 		return nil, err
 	}
 	tok := &models.APIToken{}
-	err = h.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, _ *pending) error {
 		if err := load(h.lockFor(tx), p, tok, id, "id", models.TypeAPIToken); err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ func (h *Hub) CreateTicket(ctx context.Context, in models.CreateTicketInput) (*m
 	if err != nil {
 		return nil, err
 	}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if t.CustomerID != nil {
 			if err := load(tx, p, &models.Customer{}, *t.CustomerID, "customerId", models.TypeCustomer); err != nil {
 				return err
@@ -113,7 +113,7 @@ func (h *Hub) UpdateTicket(ctx context.Context, in models.UpdateTicketInput) (*m
 		return nil, err
 	}
 	t := &models.Ticket{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, t, id, "id", models.TypeTicket); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (h *Hub) TransitionTicket(ctx context.Context, in models.TransitionTicketIn
 		return nil, err
 	}
 	t := &models.Ticket{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, t, id, "id", models.TypeTicket); err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func (h *Hub) LinkConversationToTicket(ctx context.Context, in models.LinkConver
 		return nil, err
 	}
 	t := &models.Ticket{}
-	err = h.txWithEvents(ctx, func(tx *gorm.DB, ev *pending) error {
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
 		if err := load(h.lockFor(tx), p, t, ticketID, "ticketId", models.TypeTicket); err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ type Options struct {
 	// ResponseCache is how many query responses are kept for reuse until
 	// the tenant's data changes (default 2000; negative turns it off).
 	ResponseCache int
-	Logger    *slog.Logger
+	Logger        *slog.Logger
 }
 
 func (o *Options) defaults() {

@@ -82,7 +82,7 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Query.Conversations = func(child int, first *int, _ *string, last *int, _ *string, _ *models.ConversationFilter, _ *models.ConversationOrder) int {
 		return 1 + child*listCost(first, last)
 	}
-	c.Query.Messages = func(child int, first *int, _ *string, last *int, _ *string, _ models.MessageFilter) int {
+	c.Query.Messages = func(child int, first *int, _ *string, last *int, _ *string, _ models.MessageFilter, _ *models.MessageOrder) int {
 		return 1 + child*listCost(first, last)
 	}
 	c.Query.Tickets = func(child int, first *int, _ *string, last *int, _ *string, _ *models.TicketFilter, _ *models.TicketOrder) int {
@@ -97,7 +97,7 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Query.Channels = func(child int, first *int, _ *string, last *int, _ *string, _ *models.ChannelFilter, _ *models.ChannelOrder) int {
 		return 1 + child*listCost(first, last)
 	}
-	c.Query.AuditEvents = func(child int, first *int, _ *string, last *int, _ *string, _ *models.AuditEventFilter) int {
+	c.Query.AuditEvents = func(child int, first *int, _ *string, last *int, _ *string, _ *models.AuditEventFilter, _ *models.AuditEventOrder) int {
 		return 1 + child*listCost(first, last)
 	}
 	c.Query.APITokens = func(child int, first *int, _ *string, last *int, _ *string, _ *models.APITokenFilter) int {

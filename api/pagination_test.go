@@ -145,3 +145,34 @@ func assertSameOrder(t *testing.T, got, want []string) {
 		}
 	}
 }
+
+// TestMessageAndAuditOrdering: messages default to oldest first and can be
+// read newest first; the audit log the other way round.
+func TestMessageAndAuditOrdering(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		conv := e.startConversation(e.adminA, e.createCustomer(e.adminA, "顺序"), e.createChannel(e.adminA, "WEB", "官网", nil))
+		for _, text := range []string{"一", "二", "三"} {
+			e.must(e.adminA, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { userErrors { message } } }`,
+				map[string]any{"in": map[string]any{"conversationId": conv, "text": text}})
+		}
+		texts := func(d map[string]any) string {
+			var s string
+			for _, n := range get(d, "messages", "nodes").([]any) {
+				s += str(n, "text")
+			}
+			return s
+		}
+		d := e.must(e.adminA, `query($c: ID!) { messages(filter: {conversationId: $c}) { nodes { text } } }`, map[string]any{"c": conv})
+		if got := texts(d); got != "一二三" {
+			t.Errorf("default order %q, want 一二三", got)
+		}
+		d = e.must(e.adminA, `query($c: ID!) { messages(filter: {conversationId: $c}, orderBy: {field: CREATED_AT, direction: DESC}, first: 2) { nodes { text } } }`, map[string]any{"c": conv})
+		if got := texts(d); got != "三二" {
+			t.Errorf("newest first %q, want 三二", got)
+		}
+		d = e.must(e.adminA, `{ newest: auditEvents(first: 1) { nodes { action } } oldest: auditEvents(first: 1, orderBy: {field: CREATED_AT, direction: ASC}) { nodes { action } } }`, nil)
+		if str(d, "oldest", "nodes", 0, "action") != "tenant.create" || str(d, "newest", "nodes", 0, "action") == "tenant.create" {
+			t.Errorf("audit ordering: %v", d)
+		}
+	})
+}

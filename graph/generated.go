@@ -313,11 +313,11 @@ type ComplexityRoot struct {
 
 	Query struct {
 		APITokens     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.APITokenFilter) int
-		AuditEvents   func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter) int
+		AuditEvents   func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) int
 		Channels      func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) int
 		Conversations func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) int
 		Customers     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) int
-		Messages      func(childComplexity int, first *int, after *string, last *int, before *string, filter models.MessageFilter) int
+		Messages      func(childComplexity int, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) int
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
 		Teams         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) int
@@ -530,10 +530,10 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (models.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]models.Node, error)
 	Viewer(ctx context.Context) (*models.Viewer, error)
-	AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter) (*models.AuditEventConnection, error)
+	AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) (*models.AuditEventConnection, error)
 	Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error)
 	Conversations(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) (*models.ConversationConnection, error)
-	Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter) (*models.MessageConnection, error)
+	Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) (*models.MessageConnection, error)
 	Customers(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) (*models.CustomerConnection, error)
 	Users(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.UserFilter, orderBy *models.UserOrder) (*models.UserConnection, error)
 	Teams(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) (*models.TeamConnection, error)
@@ -1715,7 +1715,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*models.AuditEventFilter)), true
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*models.AuditEventFilter), args["orderBy"].(*models.AuditEventOrder)), true
 	case "Query.channels":
 		if e.ComplexityRoot.Query.Channels == nil {
 			break
@@ -1760,7 +1760,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Messages(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(models.MessageFilter)), true
+		return e.ComplexityRoot.Query.Messages(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(models.MessageFilter), args["orderBy"].(*models.MessageOrder)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -2358,6 +2358,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AssignConversationInput", ec.unmarshalInputAssignConversationInput),
 			graphql.NewInputUnmarshaler("AttachmentInput", ec.unmarshalInputAttachmentInput),
 			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
+			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("ChannelFilter", ec.unmarshalInputChannelFilter),
 			graphql.NewInputUnmarshaler("ChannelOrder", ec.unmarshalInputChannelOrder),
 			graphql.NewInputUnmarshaler("ConversationFilter", ec.unmarshalInputConversationFilter),
@@ -2373,6 +2374,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("LinkConversationToTicketInput", ec.unmarshalInputLinkConversationToTicketInput),
 			graphql.NewInputUnmarshaler("MergeCustomersInput", ec.unmarshalInputMergeCustomersInput),
 			graphql.NewInputUnmarshaler("MessageFilter", ec.unmarshalInputMessageFilter),
+			graphql.NewInputUnmarshaler("MessageOrder", ec.unmarshalInputMessageOrder),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("SendMessageInput", ec.unmarshalInputSendMessageInput),
 			graphql.NewInputUnmarshaler("SetConversationStatusInput", ec.unmarshalInputSetConversationStatusInput),
@@ -3855,6 +3857,14 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*models.AuditEventOrder, error) {
+			return ec.unmarshalOAuditEventOrder2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
 	return args, nil
 }
 
@@ -4063,6 +4073,14 @@ func (ec *executionContext) field_Query_messages_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*models.MessageOrder, error) {
+			return ec.unmarshalOMessageOrder2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
 	return args, nil
 }
 
@@ -9602,7 +9620,7 @@ func (ec *executionContext) _Query_auditEvents(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*models.AuditEventFilter))
+			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*models.AuditEventFilter), fc.Args["orderBy"].(*models.AuditEventOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.AuditEventConnection) graphql.Marshaler {
@@ -9734,7 +9752,7 @@ func (ec *executionContext) _Query_messages(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Messages(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(models.MessageFilter))
+			return ec.Resolvers.Query().Messages(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(models.MessageFilter), fc.Args["orderBy"].(*models.MessageOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.MessageConnection) graphql.Marshaler {
@@ -13821,6 +13839,55 @@ func UnmarshalAuditEventFilter(ctx context.Context, raw any) (models.AuditEventF
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAuditEventOrder(ctx context.Context, obj any) (models.AuditEventOrder, error) {
+	var it models.AuditEventOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAuditEventOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditEventOrder unmarshals raw into the AuditEventOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditEventOrder(ctx context.Context, raw any) (models.AuditEventOrder, error) {
+	var out models.AuditEventOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditEventOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChannelFilter(ctx context.Context, obj any) (models.ChannelFilter, error) {
 	var it models.ChannelFilter
 	if obj == nil {
@@ -14742,6 +14809,55 @@ func (ec *executionContext) unmarshalInputMessageFilter(ctx context.Context, obj
 func UnmarshalMessageFilter(ctx context.Context, raw any) (models.MessageFilter, error) {
 	var out models.MessageFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "MessageFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMessageOrder(ctx context.Context, obj any) (models.MessageOrder, error) {
+	var it models.MessageOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNMessageOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMessageOrder unmarshals raw into the MessageOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMessageOrder(ctx context.Context, raw any) (models.MessageOrder, error) {
+	var out models.MessageOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MessageOrder", raw, &out)
 	return out, err
 }
 
@@ -19022,6 +19138,16 @@ func (ec *executionContext) marshalNAuditEventEdge2ᚖgithubᚗcomᚋkefuhubᚋk
 	return ec._AuditEventEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAuditEventOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventOrderField(ctx context.Context, v any) (models.AuditEventOrderField, error) {
+	var res models.AuditEventOrderField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditEventOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventOrderField(ctx context.Context, sel ast.SelectionSet, v models.AuditEventOrderField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19584,6 +19710,16 @@ func (ec *executionContext) marshalNMessageEdge2ᚖgithubᚗcomᚋkefuhubᚋkefu
 func (ec *executionContext) unmarshalNMessageFilter2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageFilter(ctx context.Context, v any) (models.MessageFilter, error) {
 	res, err := ec.unmarshalInputMessageFilter(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNMessageOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageOrderField(ctx context.Context, v any) (models.MessageOrderField, error) {
+	var res models.MessageOrderField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMessageOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageOrderField(ctx context.Context, sel ast.SelectionSet, v models.MessageOrderField) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v []models.Node) graphql.Marshaler {
@@ -20333,6 +20469,14 @@ func (ec *executionContext) unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋkefuhub
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAuditEventOrder2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐAuditEventOrder(ctx context.Context, v any) (*models.AuditEventOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAuditEventOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20594,6 +20738,14 @@ func (ec *executionContext) marshalOMessageDirection2ᚖgithubᚗcomᚋkefuhub�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOMessageOrder2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessageOrder(ctx context.Context, v any) (*models.MessageOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMessageOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v models.Node) graphql.Marshaler {

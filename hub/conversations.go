@@ -489,7 +489,7 @@ func conversationKey(order *models.ConversationOrder) sortKey[models.Conversatio
 }
 
 // Messages lists a conversation's messages, oldest first.
-func (h *Hub) Messages(ctx context.Context, args PageArgs, f models.MessageFilter) (*Page[models.Message], error) {
+func (h *Hub) Messages(ctx context.Context, args PageArgs, f models.MessageFilter, order *models.MessageOrder) (*Page[models.Message], error) {
 	p, err := require(ctx, canRead)
 	if err != nil {
 		return nil, err
@@ -498,11 +498,11 @@ func (h *Hub) Messages(ctx context.Context, args PageArgs, f models.MessageFilte
 	if err != nil {
 		return nil, err
 	}
-	return h.ConversationMessages(ctx, p, convID, args, f.Direction, derefOr(f.IncludePrivate, true))
+	return h.ConversationMessages(ctx, p, convID, args, f.Direction, derefOr(f.IncludePrivate, true), order)
 }
 
 // ConversationMessages lists the messages of one conversation of p's tenant.
-func (h *Hub) ConversationMessages(ctx context.Context, p Principal, convID uint64, args PageArgs, dir *models.MessageDirection, includePrivate bool) (*Page[models.Message], error) {
+func (h *Hub) ConversationMessages(ctx context.Context, p Principal, convID uint64, args PageArgs, dir *models.MessageDirection, includePrivate bool, order *models.MessageOrder) (*Page[models.Message], error) {
 	q := h.tenantDB(ctx, p, &models.Message{}).Where("conversation_id = ?", convID)
 	if dir != nil {
 		q = q.Where("direction = ?", *dir)
@@ -510,8 +510,13 @@ func (h *Hub) ConversationMessages(ctx context.Context, p Principal, convID uint
 	if !includePrivate {
 		q = q.Where("is_private = ?", false)
 	}
+	// Ids follow the order messages were stored in, and the
+	// (conversation_id) index holds them in that order.
 	key := sortKey[models.Message]{table: "messages", column: "id", kind: keyInt,
 		value: func(m *models.Message) any { return m.ID }, id: func(m *models.Message) uint64 { return m.ID }}
+	if order != nil {
+		key.desc = order.Direction == models.OrderDirectionDesc
+	}
 	return paginate(ctx, q, args, key)
 }
 

@@ -85,3 +85,36 @@ func TestRelayAcrossReplicas(t *testing.T) {
 	default:
 	}
 }
+
+// TestDataVersionFollowsRemoteWrites: a write on one replica moves the
+// tenant's data version on the other (so cached responses there expire),
+// even a write that has no event for subscribers.
+func TestDataVersionFollowsRemoteWrites(t *testing.T) {
+	url := storetest.MySQLURL(t)
+	key := make([]byte, secret.KeySize)
+	a, b := newHub(t, url, key), newHub(t, url, key)
+	ctx := context.Background()
+	tenant, token, err := a.CreateTenant(ctx, "甲", "version-a", "admin@version.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.DataVersion(tenant.ID)
+	localBefore := a.DataVersion(tenant.ID)
+	if _, err := a.CreateCustomer(hub.WithPrincipal(ctx, p), models.CreateCustomerInput{Name: "新客户"}); err != nil {
+		t.Fatal(err)
+	}
+	if a.DataVersion(tenant.ID) == localBefore {
+		t.Fatal("the local data version did not move on commit")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.DataVersion(tenant.ID) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica's data version did not move within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -425,7 +425,7 @@ func ticketKey(order *models.TicketOrder) sortKey[models.Ticket] {
 }
 
 // AuditEvents lists the tenant's audit log, newest first (ADMIN).
-func (h *Hub) AuditEvents(ctx context.Context, args PageArgs, f *models.AuditEventFilter) (*Page[models.AuditEvent], error) {
+func (h *Hub) AuditEvents(ctx context.Context, args PageArgs, f *models.AuditEventFilter, order *models.AuditEventOrder) (*Page[models.AuditEvent], error) {
 	p, err := require(ctx, canManage)
 	if err != nil {
 		return nil, err
@@ -452,5 +452,8 @@ func (h *Hub) AuditEvents(ctx context.Context, args PageArgs, f *models.AuditEve
 	}
 	key := sortKey[models.AuditEvent]{table: "audit_events", column: "id", kind: keyInt, desc: true,
 		value: func(a *models.AuditEvent) any { return a.ID }, id: func(a *models.AuditEvent) uint64 { return a.ID }}
+	if order != nil {
+		key.desc = order.Direction == models.OrderDirectionDesc
+	}
 	return paginate(ctx, q, args, key)
 }

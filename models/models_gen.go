@@ -76,6 +76,11 @@ type AuditEventFilter struct {
 	ActorID  *string `json:"actorId,omitempty"`
 }
 
+type AuditEventOrder struct {
+	Field     AuditEventOrderField `json:"field"`
+	Direction OrderDirection       `json:"direction"`
+}
+
 type ChannelConnection struct {
 	Edges      []*ChannelEdge `json:"edges"`
 	Nodes      []*Channel     `json:"nodes"`
@@ -278,6 +283,11 @@ type MessageFilter struct {
 	IncludePrivate *bool             `json:"includePrivate,omitempty"`
 }
 
+type MessageOrder struct {
+	Field     MessageOrderField `json:"field"`
+	Direction OrderDirection    `json:"direction"`
+}
+
 type Mutation struct {
 }
 
@@ -470,6 +480,59 @@ type Viewer struct {
 	User   *User   `json:"user"`
 	Tenant *Tenant `json:"tenant"`
 	Role   Role    `json:"role"`
+}
+
+type AuditEventOrderField string
+
+const (
+	AuditEventOrderFieldCreatedAt AuditEventOrderField = "CREATED_AT"
+)
+
+var AllAuditEventOrderField = []AuditEventOrderField{
+	AuditEventOrderFieldCreatedAt,
+}
+
+func (e AuditEventOrderField) IsValid() bool {
+	switch e {
+	case AuditEventOrderFieldCreatedAt:
+		return true
+	}
+	return false
+}
+
+func (e AuditEventOrderField) String() string {
+	return string(e)
+}
+
+func (e *AuditEventOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditEventOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditEventOrderField", str)
+	}
+	return nil
+}
+
+func (e AuditEventOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditEventOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditEventOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type ChannelOrderField string
@@ -696,6 +759,60 @@ func (e *ErrorCode) UnmarshalJSON(b []byte) error {
 }
 
 func (e ErrorCode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MessageOrderField string
+
+const (
+	// The order messages were stored in, which is the order of the conversation.
+	MessageOrderFieldCreatedAt MessageOrderField = "CREATED_AT"
+)
+
+var AllMessageOrderField = []MessageOrderField{
+	MessageOrderFieldCreatedAt,
+}
+
+func (e MessageOrderField) IsValid() bool {
+	switch e {
+	case MessageOrderFieldCreatedAt:
+		return true
+	}
+	return false
+}
+
+func (e MessageOrderField) String() string {
+	return string(e)
+}
+
+func (e *MessageOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MessageOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MessageOrderField", str)
+	}
+	return nil
+}
+
+func (e MessageOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MessageOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MessageOrderField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -16,8 +16,8 @@ func (r *auditEventResolver) Actor(ctx context.Context, objs []*models.AuditEven
 	return batchOpt(ctx, objs, func(a *models.AuditEvent) *uint64 { return a.ActorID }, r.users)
 }
 
-func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter) (*models.AuditEventConnection, error) {
-	page, err := r.Hub.AuditEvents(ctx, pageArgs(ctx, first, after, last, before), filter)
+func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) (*models.AuditEventConnection, error) {
+	page, err := r.Hub.AuditEvents(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
 	if err != nil {
 		return nil, err
 	}

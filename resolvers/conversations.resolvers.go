@@ -38,7 +38,7 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *models.Convers
 	if err != nil {
 		return nil, err
 	}
-	page, err := r.Hub.ConversationMessages(ctx, p, obj.ID, pageArgs(ctx, first, after, last, before), nil, includePrivate == nil || *includePrivate)
+	page, err := r.Hub.ConversationMessages(ctx, p, obj.ID, pageArgs(ctx, first, after, last, before), nil, includePrivate == nil || *includePrivate, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +115,8 @@ func (r *queryResolver) Conversations(ctx context.Context, first *int, after *st
 	return conversationConnection(page), nil
 }
 
-func (r *queryResolver) Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter) (*models.MessageConnection, error) {
-	page, err := r.Hub.Messages(ctx, pageArgs(ctx, first, after, last, before), filter)
+func (r *queryResolver) Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) (*models.MessageConnection, error) {
+	page, err := r.Hub.Messages(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
 	if err != nil {
 		return nil, err
 	}

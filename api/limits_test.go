@@ -118,22 +118,7 @@ fragment C on Conversation { customer { conversations(first: 1) { nodes { custom
 		})
 
 		t.Run("inboxWithinLimits", func(t *testing.T) {
-			const inbox = `query Inbox($first: Int!) {
-  conversations(first: $first, filter: {status: [OPEN, PENDING]}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id number subject status priority lastActivityAt waitingSince tags
-      customer { id name phone }
-      assignee { id name }
-      team { id name }
-      channel { id kind name }
-      lastMessage { id text direction createdAt }
-      openTicketCount
-    }
-  }
-}`
-			r := e.do(e.adminA, inbox, map[string]any{"first": 50})
+			r := e.do(e.adminA, InboxQuery, map[string]any{"first": 50})
 			if len(r.Errors) > 0 {
 				t.Fatalf("inbox refused: %s", r.Raw)
 			}

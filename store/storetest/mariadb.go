@@ -139,9 +139,17 @@ func startServer() (_ *server, err error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
+	// Each server gets a temp dir of its own: servers of test binaries
+	// that run at once otherwise share /tmp, and one's start-up cleanup can
+	// remove another's temporary tables.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("storetest: %w", err)
+	}
 	install := exec.CommandContext(ctx, installDB,
 		"--no-defaults",
 		"--datadir="+filepath.Join(dir, "data"),
+		"--tmpdir="+tmp,
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 	)
@@ -175,6 +183,7 @@ func launch(bin, dir string, port int) (*server, error) {
 		"--datadir=" + filepath.Join(dir, "data"),
 		"--socket=" + filepath.Join(dir, "sock"),
 		"--pid-file=" + filepath.Join(dir, "mariadbd.pid"),
+		"--tmpdir=" + filepath.Join(dir, "tmp"),
 		fmt.Sprintf("--port=%d", port),
 		"--bind-address=127.0.0.1",
 		"--skip-name-resolve",

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/kefuhub/kefuhub/api"
+	"github.com/kefuhub/kefuhub/connectors"
+	appchannel "github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/store"
@@ -137,7 +139,8 @@ func open(ctx context.Context, cfg config, stderr io.Writer) (*app, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log})
+	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
+		Connectors: newRegistry(), PublicURL: cfg.str("public-url")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -187,6 +190,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := bootstrap(ctx, a, stdout); err != nil {
 		return err
 	}
+	a.hub.StartDispatcher(hub.DispatchConfig{})
 	opts := api.Options{Logger: a.log}
 	if opts.MaxBodyBytes, err = int64Setting(cfg, "max-body-bytes"); err != nil {
 		return err
@@ -212,6 +216,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	return serveHTTP(ctx, a, ln, api.New(a.hub, opts), grace)
+}
+
+// newRegistry assembles the channel connectors kefuhub runs with.
+func newRegistry() *connectors.Registry {
+	return connectors.NewRegistry(
+		appchannel.Connector(),
+	)
 }
 
 func int64Setting(cfg config, name string) (int64, error) {

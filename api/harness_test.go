@@ -10,10 +10,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/kefuhub/kefuhub/api"
+	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -60,11 +63,16 @@ func newEnv(t *testing.T, url string) *env {
 	raw, _ := secret.ParseKey(key)
 	box, _ := secret.NewBox(raw)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log})
+	e := &env{t: t, store: st}
+	e.server = httptest.NewUnstartedServer(nil)
+	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
+		Connectors: connectors.NewRegistry(app.Connector()), PublicURL: "http://" + e.server.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, hub: h}
+	e.hub = h
+	// Fast retries, so that tests of failing platforms finish quickly.
+	h.StartDispatcher(hub.DispatchConfig{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Poll: 50 * time.Millisecond, MaxAttempts: 4})
 	e.tenantA, e.adminA, err = h.CreateTenant(ctx, "租户甲", "tenant-a", "admin@a.test", "")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +81,8 @@ func newEnv(t *testing.T, url string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.server = httptest.NewServer(api.New(h, api.Options{Logger: log}))
+	e.server.Config.Handler = api.New(h, api.Options{Logger: log})
+	e.server.Start()
 	t.Cleanup(func() {
 		e.server.CloseClientConnections()
 		h.Close()

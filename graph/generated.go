@@ -32,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ApiToken() ApiTokenResolver
 	AuditEvent() AuditEventResolver
+	Channel() ChannelResolver
 	Conversation() ConversationResolver
 	Customer() CustomerResolver
 	Identity() IdentityResolver
@@ -113,14 +114,17 @@ type ComplexityRoot struct {
 	}
 
 	Channel struct {
-		CreatedAt  func(childComplexity int) int
-		Enabled    func(childComplexity int) int
-		GlobalID   func(childComplexity int) int
-		Kind       func(childComplexity int) int
-		Name       func(childComplexity int) int
-		SecretKeys func(childComplexity int) int
-		Settings   func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		Enabled          func(childComplexity int) int
+		GlobalID         func(childComplexity int) int
+		Kind             func(childComplexity int) int
+		Name             func(childComplexity int) int
+		RejectedWebhooks func(childComplexity int) int
+		SecretKeys       func(childComplexity int) int
+		Settings         func(childComplexity int) int
+		Setup            func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+		WebhookURL       func(childComplexity int) int
 	}
 
 	ChannelConnection struct {
@@ -229,6 +233,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DisableChannelPayload struct {
+		Channel    func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	ExternalRef struct {
 		CreatedAt  func(childComplexity int) int
 		ExternalID func(childComplexity int) int
@@ -293,13 +302,16 @@ type ComplexityRoot struct {
 		CreateTeam               func(childComplexity int, input models.CreateTeamInput) int
 		CreateTicket             func(childComplexity int, input models.CreateTicketInput) int
 		CreateUser               func(childComplexity int, input models.CreateUserInput) int
+		DisableChannel           func(childComplexity int, input models.DisableChannelInput) int
 		LinkConversationToTicket func(childComplexity int, input models.LinkConversationToTicketInput) int
 		MergeCustomers           func(childComplexity int, input models.MergeCustomersInput) int
 		RevokeAPIToken           func(childComplexity int, input models.RevokeAPITokenInput) int
 		SendMessage              func(childComplexity int, input models.SendMessageInput) int
 		SetConversationStatus    func(childComplexity int, input models.SetConversationStatusInput) int
 		StartConversation        func(childComplexity int, input models.StartConversationInput) int
+		TestChannel              func(childComplexity int, input models.TestChannelInput) int
 		TransitionTicket         func(childComplexity int, input models.TransitionTicketInput) int
+		UpdateChannel            func(childComplexity int, input models.UpdateChannelInput) int
 		UpdateCustomer           func(childComplexity int, input models.UpdateCustomerInput) int
 		UpdateTicket             func(childComplexity int, input models.UpdateTicketInput) int
 	}
@@ -349,6 +361,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		ConversationUpdated func(childComplexity int, filter *models.ConversationFilter) int
 		MessageAdded        func(childComplexity int, conversationID *string) int
+		MessageUpdated      func(childComplexity int, conversationID *string) int
 		TicketUpdated       func(childComplexity int, filter *models.TicketFilter) int
 	}
 
@@ -377,6 +390,13 @@ type ComplexityRoot struct {
 		GlobalID  func(childComplexity int) int
 		Name      func(childComplexity int) int
 		Slug      func(childComplexity int) int
+	}
+
+	TestChannelPayload struct {
+		Channel    func(childComplexity int) int
+		Error      func(childComplexity int) int
+		Ok         func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	Ticket struct {
@@ -416,6 +436,11 @@ type ComplexityRoot struct {
 
 	TransitionTicketPayload struct {
 		Ticket     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	UpdateChannelPayload struct {
+		Channel    func(childComplexity int) int
 		UserErrors func(childComplexity int) int
 	}
 
@@ -478,6 +503,11 @@ type ApiTokenResolver interface {
 type AuditEventResolver interface {
 	Actor(ctx context.Context, objs []*models.AuditEvent) ([]*models.User, error)
 }
+type ChannelResolver interface {
+	WebhookURL(ctx context.Context, obj *models.Channel) (string, error)
+	Setup(ctx context.Context, obj *models.Channel) (*string, error)
+	RejectedWebhooks(ctx context.Context, obj *models.Channel) (int, error)
+}
 type ConversationResolver interface {
 	Channel(ctx context.Context, objs []*models.Conversation) ([]*models.Channel, error)
 	Customer(ctx context.Context, objs []*models.Conversation) ([]*models.Customer, error)
@@ -509,6 +539,9 @@ type MessageResolver interface {
 }
 type MutationResolver interface {
 	CreateChannel(ctx context.Context, input models.CreateChannelInput) (*models.CreateChannelPayload, error)
+	UpdateChannel(ctx context.Context, input models.UpdateChannelInput) (*models.UpdateChannelPayload, error)
+	DisableChannel(ctx context.Context, input models.DisableChannelInput) (*models.DisableChannelPayload, error)
+	TestChannel(ctx context.Context, input models.TestChannelInput) (*models.TestChannelPayload, error)
 	StartConversation(ctx context.Context, input models.StartConversationInput) (*models.StartConversationPayload, error)
 	SendMessage(ctx context.Context, input models.SendMessageInput) (*models.SendMessagePayload, error)
 	AddNote(ctx context.Context, input models.AddNoteInput) (*models.AddNotePayload, error)
@@ -542,6 +575,7 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID *string) (<-chan *models.Message, error)
+	MessageUpdated(ctx context.Context, conversationID *string) (<-chan *models.Message, error)
 	ConversationUpdated(ctx context.Context, filter *models.ConversationFilter) (<-chan *models.Conversation, error)
 	TicketUpdated(ctx context.Context, filter *models.TicketFilter) (<-chan *models.Ticket, error)
 }
@@ -838,6 +872,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Name(childComplexity), true
+	case "Channel.rejectedWebhooks":
+		if e.ComplexityRoot.Channel.RejectedWebhooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.RejectedWebhooks(childComplexity), true
 	case "Channel.secretKeys":
 		if e.ComplexityRoot.Channel.SecretKeys == nil {
 			break
@@ -850,12 +890,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Settings(childComplexity), true
+	case "Channel.setup":
+		if e.ComplexityRoot.Channel.Setup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Setup(childComplexity), true
 	case "Channel.updatedAt":
 		if e.ComplexityRoot.Channel.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Channel.UpdatedAt(childComplexity), true
+	case "Channel.webhookUrl":
+		if e.ComplexityRoot.Channel.WebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.WebhookURL(childComplexity), true
 
 	case "ChannelConnection.edges":
 		if e.ComplexityRoot.ChannelConnection.Edges == nil {
@@ -1270,6 +1322,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerEdge.Node(childComplexity), true
 
+	case "DisableChannelPayload.channel":
+		if e.ComplexityRoot.DisableChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisableChannelPayload.Channel(childComplexity), true
+	case "DisableChannelPayload.userErrors":
+		if e.ComplexityRoot.DisableChannelPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisableChannelPayload.UserErrors(childComplexity), true
+
 	case "ExternalRef.createdAt":
 		if e.ComplexityRoot.ExternalRef.CreatedAt == nil {
 			break
@@ -1569,6 +1634,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(models.CreateUserInput)), true
+	case "Mutation.disableChannel":
+		if e.ComplexityRoot.Mutation.DisableChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableChannel(childComplexity, args["input"].(models.DisableChannelInput)), true
 	case "Mutation.linkConversationToTicket":
 		if e.ComplexityRoot.Mutation.LinkConversationToTicket == nil {
 			break
@@ -1635,6 +1711,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartConversation(childComplexity, args["input"].(models.StartConversationInput)), true
+	case "Mutation.testChannel":
+		if e.ComplexityRoot.Mutation.TestChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestChannel(childComplexity, args["input"].(models.TestChannelInput)), true
 	case "Mutation.transitionTicket":
 		if e.ComplexityRoot.Mutation.TransitionTicket == nil {
 			break
@@ -1646,6 +1733,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TransitionTicket(childComplexity, args["input"].(models.TransitionTicketInput)), true
+	case "Mutation.updateChannel":
+		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateChannel(childComplexity, args["input"].(models.UpdateChannelInput)), true
 	case "Mutation.updateCustomer":
 		if e.ComplexityRoot.Mutation.UpdateCustomer == nil {
 			break
@@ -1897,6 +1995,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.MessageAdded(childComplexity, args["conversationId"].(*string)), true
+	case "Subscription.messageUpdated":
+		if e.ComplexityRoot.Subscription.MessageUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_messageUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MessageUpdated(childComplexity, args["conversationId"].(*string)), true
 	case "Subscription.ticketUpdated":
 		if e.ComplexityRoot.Subscription.TicketUpdated == nil {
 			break
@@ -2002,6 +2111,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Slug(childComplexity), true
+
+	case "TestChannelPayload.channel":
+		if e.ComplexityRoot.TestChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestChannelPayload.Channel(childComplexity), true
+	case "TestChannelPayload.error":
+		if e.ComplexityRoot.TestChannelPayload.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestChannelPayload.Error(childComplexity), true
+	case "TestChannelPayload.ok":
+		if e.ComplexityRoot.TestChannelPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestChannelPayload.Ok(childComplexity), true
+	case "TestChannelPayload.userErrors":
+		if e.ComplexityRoot.TestChannelPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestChannelPayload.UserErrors(childComplexity), true
 
 	case "Ticket.allowedTransitions":
 		if e.ComplexityRoot.Ticket.AllowedTransitions == nil {
@@ -2174,6 +2308,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TransitionTicketPayload.UserErrors(childComplexity), true
+
+	case "UpdateChannelPayload.channel":
+		if e.ComplexityRoot.UpdateChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateChannelPayload.Channel(childComplexity), true
+	case "UpdateChannelPayload.userErrors":
+		if e.ComplexityRoot.UpdateChannelPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateChannelPayload.UserErrors(childComplexity), true
 
 	case "UpdateCustomerPayload.customer":
 		if e.ComplexityRoot.UpdateCustomerPayload.Customer == nil {
@@ -2371,6 +2518,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
 			graphql.NewInputUnmarshaler("CustomerOrder", ec.unmarshalInputCustomerOrder),
+			graphql.NewInputUnmarshaler("DisableChannelInput", ec.unmarshalInputDisableChannelInput),
 			graphql.NewInputUnmarshaler("LinkConversationToTicketInput", ec.unmarshalInputLinkConversationToTicketInput),
 			graphql.NewInputUnmarshaler("MergeCustomersInput", ec.unmarshalInputMergeCustomersInput),
 			graphql.NewInputUnmarshaler("MessageFilter", ec.unmarshalInputMessageFilter),
@@ -2381,9 +2529,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("StartConversationInput", ec.unmarshalInputStartConversationInput),
 			graphql.NewInputUnmarshaler("TeamFilter", ec.unmarshalInputTeamFilter),
 			graphql.NewInputUnmarshaler("TeamOrder", ec.unmarshalInputTeamOrder),
+			graphql.NewInputUnmarshaler("TestChannelInput", ec.unmarshalInputTestChannelInput),
 			graphql.NewInputUnmarshaler("TicketFilter", ec.unmarshalInputTicketFilter),
 			graphql.NewInputUnmarshaler("TicketOrder", ec.unmarshalInputTicketOrder),
 			graphql.NewInputUnmarshaler("TransitionTicketInput", ec.unmarshalInputTransitionTicketInput),
+			graphql.NewInputUnmarshaler("UpdateChannelInput", ec.unmarshalInputUpdateChannelInput),
 			graphql.NewInputUnmarshaler("UpdateCustomerInput", ec.unmarshalInputUpdateCustomerInput),
 			graphql.NewInputUnmarshaler("UpdateTicketInput", ec.unmarshalInputUpdateTicketInput),
 			graphql.NewInputUnmarshaler("UserFilter", ec.unmarshalInputUserFilter),
@@ -2646,6 +2796,12 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_settings(ctx, field)
 	case "secretKeys":
 		return ec.fieldContext_Channel_secretKeys(ctx, field)
+	case "webhookUrl":
+		return ec.fieldContext_Channel_webhookUrl(ctx, field)
+	case "setup":
+		return ec.fieldContext_Channel_setup(ctx, field)
+	case "rejectedWebhooks":
+		return ec.fieldContext_Channel_rejectedWebhooks(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
 	case "createdAt":
@@ -2868,6 +3024,16 @@ func (ec *executionContext) childFields_CustomerEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CustomerEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DisableChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_DisableChannelPayload_channel(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DisableChannelPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisableChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_ExternalRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "system":
@@ -3086,6 +3252,20 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Tenant", field.Name)
 }
 
+func (ec *executionContext) childFields_TestChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_TestChannelPayload_channel(ctx, field)
+	case "ok":
+		return ec.fieldContext_TestChannelPayload_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_TestChannelPayload_error(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_TestChannelPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Ticket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3164,6 +3344,16 @@ func (ec *executionContext) childFields_TransitionTicketPayload(ctx context.Cont
 		return ec.fieldContext_TransitionTicketPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TransitionTicketPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_UpdateChannelPayload_channel(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_UpdateChannelPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateChannelPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateCustomerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3628,6 +3818,20 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_disableChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.DisableChannelInput, error) {
+			return ec.unmarshalNDisableChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDisableChannelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_linkConversationToTicket_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3712,12 +3916,40 @@ func (ec *executionContext) field_Mutation_startConversation_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.TestChannelInput, error) {
+			return ec.unmarshalNTestChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestChannelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_transitionTicket_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (models.TransitionTicketInput, error) {
 			return ec.unmarshalNTransitionTicketInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTransitionTicketInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.UpdateChannelInput, error) {
+			return ec.unmarshalNUpdateChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUpdateChannelInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4289,6 +4521,20 @@ func (ec *executionContext) field_Subscription_conversationUpdated_args(ctx cont
 }
 
 func (ec *executionContext) field_Subscription_messageAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_messageUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
@@ -5526,6 +5772,75 @@ func (ec *executionContext) _Channel_secretKeys(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Channel_secretKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "String")
+}
+
+func (ec *executionContext) _Channel_webhookUrl(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_webhookUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().WebhookURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_webhookUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
+}
+
+func (ec *executionContext) _Channel_setup(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_setup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().Setup(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_setup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
+}
+
+func (ec *executionContext) _Channel_rejectedWebhooks(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_rejectedWebhooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().RejectedWebhooks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_rejectedWebhooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "Int")
 }
 
 func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
@@ -7627,6 +7942,70 @@ func (ec *executionContext) fieldContext_CustomerEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _DisableChannelPayload_channel(ctx context.Context, field graphql.CollectedField, obj *models.DisableChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisableChannelPayload_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DisableChannelPayload_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisableChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisableChannelPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.DisableChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisableChannelPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisableChannelPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisableChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ExternalRef_system(ctx context.Context, field graphql.CollectedField, obj *models.ExternalRef) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8688,6 +9067,138 @@ func (ec *executionContext) fieldContext_Mutation_createChannel(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateChannel(ctx, fc.Args["input"].(models.UpdateChannelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.UpdateChannelPayload) graphql.Marshaler {
+			return ec.marshalNUpdateChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUpdateChannelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateChannelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableChannel(ctx, fc.Args["input"].(models.DisableChannelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.DisableChannelPayload) graphql.Marshaler {
+			return ec.marshalNDisableChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDisableChannelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisableChannelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestChannel(ctx, fc.Args["input"].(models.TestChannelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.TestChannelPayload) graphql.Marshaler {
+			return ec.marshalNTestChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestChannelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestChannelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10382,6 +10893,50 @@ func (ec *executionContext) fieldContext_Subscription_messageAdded(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_messageUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_messageUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MessageUpdated(ctx, fc.Args["conversationId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_messageUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_messageUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_conversationUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -10881,6 +11436,116 @@ func (ec *executionContext) _Tenant_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Tenant_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Tenant", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TestChannelPayload_channel(ctx context.Context, field graphql.CollectedField, obj *models.TestChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestChannelPayload_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestChannelPayload_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestChannelPayload_ok(ctx context.Context, field graphql.CollectedField, obj *models.TestChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestChannelPayload_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestChannelPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestChannelPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TestChannelPayload_error(ctx context.Context, field graphql.CollectedField, obj *models.TestChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestChannelPayload_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestChannelPayload_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestChannelPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestChannelPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.TestChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestChannelPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestChannelPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Ticket_id(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
@@ -11740,6 +12405,70 @@ func (ec *executionContext) _TransitionTicketPayload_userErrors(ctx context.Cont
 func (ec *executionContext) fieldContext_TransitionTicketPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "TransitionTicketPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateChannelPayload_channel(ctx context.Context, field graphql.CollectedField, obj *models.UpdateChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateChannelPayload_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateChannelPayload_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateChannelPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.UpdateChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateChannelPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateChannelPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateChannelPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -14658,6 +15387,48 @@ func UnmarshalCustomerOrder(ctx context.Context, raw any) (models.CustomerOrder,
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDisableChannelInput(ctx context.Context, obj any) (models.DisableChannelInput, error) {
+	var it models.DisableChannelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisableChannelInput unmarshals raw into the DisableChannelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisableChannelInput(ctx context.Context, raw any) (models.DisableChannelInput, error) {
+	var out models.DisableChannelInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisableChannelInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLinkConversationToTicketInput(ctx context.Context, obj any) (models.LinkConversationToTicketInput, error) {
 	var it models.LinkConversationToTicketInput
 	if obj == nil {
@@ -15169,6 +15940,48 @@ func UnmarshalTeamOrder(ctx context.Context, raw any) (models.TeamOrder, error) 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTestChannelInput(ctx context.Context, obj any) (models.TestChannelInput, error) {
+	var it models.TestChannelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestChannelInput unmarshals raw into the TestChannelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestChannelInput(ctx context.Context, raw any) (models.TestChannelInput, error) {
+	var out models.TestChannelInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestChannelInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTicketFilter(ctx context.Context, obj any) (models.TicketFilter, error) {
 	var it models.TicketFilter
 	if obj == nil {
@@ -15362,6 +16175,69 @@ func (ec *executionContext) unmarshalInputTransitionTicketInput(ctx context.Cont
 func UnmarshalTransitionTicketInput(ctx context.Context, raw any) (models.TransitionTicketInput, error) {
 	var out models.TransitionTicketInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "TransitionTicketInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context, obj any) (models.UpdateChannelInput, error) {
+	var it models.UpdateChannelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "settings", "enabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateChannelInput unmarshals raw into the UpdateChannelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateChannelInput(ctx context.Context, raw any) (models.UpdateChannelInput, error) {
+	var out models.UpdateChannelInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateChannelInput", raw, &out)
 	return out, err
 }
 
@@ -16174,42 +17050,60 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Channel_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
 			out.Values[i] = ec._Channel_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Channel_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "settings":
 			out.Values[i] = ec._Channel_settings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "secretKeys":
 			out.Values[i] = ec._Channel_secretKeys(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "webhookUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_webhookUrl(ctx, field, obj)
+				})
+		case "setup":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_setup(ctx, field, obj)
+				})
+		case "rejectedWebhooks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_rejectedWebhooks(ctx, field, obj)
+				})
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Channel_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Channel_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16952,6 +17846,44 @@ func (ec *executionContext) _CustomerEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var disableChannelPayloadImplementors = []string{"DisableChannelPayload"}
+
+func (ec *executionContext) _DisableChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *models.DisableChannelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disableChannelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisableChannelPayload")
+		case "channel":
+			out.Values[i] = ec._DisableChannelPayload_channel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DisableChannelPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var externalRefImplementors = []string{"ExternalRef"}
 
 func (ec *executionContext) _ExternalRef(ctx context.Context, sel ast.SelectionSet, obj *models.ExternalRef) graphql.Marshaler {
@@ -17345,6 +18277,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createChannel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testChannel(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -17815,6 +18768,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "messageAdded":
 		return ec._Subscription_messageAdded(ctx, fields[0])
+	case "messageUpdated":
+		return ec._Subscription_messageUpdated(ctx, fields[0])
 	case "conversationUpdated":
 		return ec._Subscription_conversationUpdated(ctx, fields[0])
 	case "ticketUpdated":
@@ -17992,6 +18947,54 @@ func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "createdAt":
 			out.Values[i] = ec._Tenant_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testChannelPayloadImplementors = []string{"TestChannelPayload"}
+
+func (ec *executionContext) _TestChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *models.TestChannelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testChannelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestChannelPayload")
+		case "channel":
+			out.Values[i] = ec._TestChannelPayload_channel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._TestChannelPayload_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._TestChannelPayload_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._TestChannelPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18249,6 +19252,44 @@ func (ec *executionContext) _TransitionTicketPayload(ctx context.Context, sel as
 			}
 		case "userErrors":
 			out.Values[i] = ec._TransitionTicketPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var updateChannelPayloadImplementors = []string{"UpdateChannelPayload"}
+
+func (ec *executionContext) _UpdateChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *models.UpdateChannelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateChannelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateChannelPayload")
+		case "channel":
+			out.Values[i] = ec._UpdateChannelPayload_channel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._UpdateChannelPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19470,6 +20511,19 @@ func (ec *executionContext) marshalNDeliveryStatus2githubᚗcomᚋkefuhubᚋkefu
 	return v
 }
 
+func (ec *executionContext) unmarshalNDisableChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDisableChannelInput(ctx context.Context, v any) (models.DisableChannelInput, error) {
+	res, err := ec.unmarshalInputDisableChannelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDisableChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDisableChannelPayload(ctx context.Context, sel ast.SelectionSet, v *models.DisableChannelPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisableChannelPayload!")
+		return graphql.Null
+	}
+	return ec._DisableChannelPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNErrorCode2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐErrorCode(ctx context.Context, v any) (models.ErrorCode, error) {
 	var res models.ErrorCode
 	err := res.UnmarshalGQL(v)
@@ -20028,6 +21082,19 @@ func (ec *executionContext) marshalNTenant2ᚖgithubᚗcomᚋkefuhubᚋkefuhub�
 	return ec._Tenant(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNTestChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestChannelInput(ctx context.Context, v any) (models.TestChannelInput, error) {
+	res, err := ec.unmarshalInputTestChannelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestChannelPayload(ctx context.Context, sel ast.SelectionSet, v *models.TestChannelPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestChannelPayload!")
+		return graphql.Null
+	}
+	return ec._TestChannelPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNTicket2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Ticket) graphql.Marshaler {
 	ctx = graphql.WithBatchParents(ctx, "Ticket", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
@@ -20160,6 +21227,19 @@ func (ec *executionContext) marshalNTransitionTicketPayload2ᚖgithubᚗcomᚋke
 		return graphql.Null
 	}
 	return ec._TransitionTicketPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUpdateChannelInput(ctx context.Context, v any) (models.UpdateChannelInput, error) {
+	res, err := ec.unmarshalInputUpdateChannelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpdateChannelPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUpdateChannelPayload(ctx context.Context, sel ast.SelectionSet, v *models.UpdateChannelPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UpdateChannelPayload!")
+		return graphql.Null
+	}
+	return ec._UpdateChannelPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateCustomerInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUpdateCustomerInput(ctx context.Context, v any) (models.UpdateCustomerInput, error) {

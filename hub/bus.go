@@ -9,7 +9,10 @@ import (
 // Event is a committed change subscribers may care about. Exactly one of
 // the object fields is set.
 type Event struct {
-	TenantID     uint64
+	TenantID uint64
+	// Updated marks a change to an existing message (its delivery status),
+	// rather than a new one.
+	Updated      bool
 	Message      *models.Message
 	Conversation *models.Conversation
 	Ticket       *models.Ticket

@@ -81,7 +81,7 @@ func (h *Hub) StartConversation(ctx context.Context, in models.StartConversation
 			return err
 		}
 		if text != "" {
-			m, err := h.addOutbound(tx, p, conv, text, nil, false)
+			m, err := h.addOutbound(tx, ev, p, conv, text, nil, false)
 			if err != nil {
 				return err
 			}
@@ -96,9 +96,10 @@ func (h *Hub) StartConversation(ctx context.Context, in models.StartConversation
 	return conv, nil
 }
 
-// addOutbound stores a staff message (or private note) in conv and updates
-// the conversation's timeline fields.
-func (h *Hub) addOutbound(tx *gorm.DB, p Principal, conv *models.Conversation, text string, atts []models.Attachment, private bool) (*models.Message, error) {
+// addOutbound stores a staff message (or private note) in conv, updates
+// the conversation's timeline fields and, where the channel's platform has
+// a connector, queues the message's delivery in the same transaction.
+func (h *Hub) addOutbound(tx *gorm.DB, ev *pending, p Principal, conv *models.Conversation, text string, atts []models.Attachment, private bool) (*models.Message, error) {
 	now := h.now()
 	m := &models.Message{
 		TenantID: p.TenantID, ConversationID: conv.ID, ChannelID: conv.ChannelID,
@@ -114,11 +115,27 @@ func (h *Hub) addOutbound(tx *gorm.DB, p Principal, conv *models.Conversation, t
 	} else {
 		m.SenderType = models.SenderSystem
 	}
-	if private {
-		m.DeliveryStatus = models.DeliveryNone // notes are never delivered
+	deliver := false
+	if !private {
+		var kinds []models.ChannelKind
+		if err := tx.Model(&models.Channel{}).Where("id = ?", conv.ChannelID).Pluck("kind", &kinds).Error; err != nil || len(kinds) != 1 {
+			return nil, fmt.Errorf("hub: store message: channel kind: %v", err)
+		}
+		_, deliver = h.connectors.Lookup(kinds[0])
+	}
+	if !deliver {
+		// Notes are never delivered; on a channel without a platform (the
+		// web widget reads the API) there is nothing to deliver.
+		m.DeliveryStatus = models.DeliveryNone
 	}
 	if err := tx.Create(m).Error; err != nil {
 		return nil, fmt.Errorf("hub: store message: %w", err)
+	}
+	if deliver {
+		if err := h.enqueueMessage(tx, p, m); err != nil {
+			return nil, err
+		}
+		ev.queued = true
 	}
 	updates := map[string]any{"updated_at": now, "last_activity_at": now}
 	conv.UpdatedAt, conv.LastActivityAt = now, now
@@ -165,8 +182,8 @@ func cleanAttachments(in []*models.AttachmentInput) ([]models.Attachment, error)
 }
 
 // SendMessage stores an agent's reply for delivery on the conversation's
-// channel (AGENT). The message starts PENDING; the channel's connector
-// delivers it and moves it to SENT or FAILED.
+// channel (AGENT). The message starts PENDING; the dispatcher delivers it
+// through the channel's connector and moves it to SENT or FAILED.
 func (h *Hub) SendMessage(ctx context.Context, in models.SendMessageInput) (*models.Message, error) {
 	p, err := require(ctx, canWork)
 	if err != nil {
@@ -208,7 +225,7 @@ func (h *Hub) appendStaffMessage(ctx context.Context, p Principal, convGID, text
 			return err
 		}
 		var err error
-		if msg, err = h.addOutbound(tx, p, conv, text, atts, private); err != nil {
+		if msg, err = h.addOutbound(tx, ev, p, conv, text, atts, private); err != nil {
 			return err
 		}
 		ev.add(Event{TenantID: p.TenantID, Message: msg})

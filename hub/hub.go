@@ -8,12 +8,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/store"
 )
@@ -27,6 +29,12 @@ type Hub struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tokens *tokenCache
+	// connectors build the platform side of channels.
+	connectors *connectors.Registry
+	publicURL  string
+	httpClient *http.Client
+	dispatch   *dispatcher
+	rejections sync.Map // channel id → *atomic.Int64 webhooks refused
 	// versions moves on with every committed write of a tenant.
 	versions tenantVersions
 	// origin names this replica in the change log; relayed is whether
@@ -44,6 +52,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests); it must return UTC, microsecond precision.
 	Now func() time.Time
+	// Connectors is the set of channel connectors (nil: channels are records only).
+	Connectors *connectors.Registry
+	// PublicURL is where platforms reach this server (webhook URLs).
+	PublicURL string
+	// HTTPClient calls the platforms (default: 15 s timeout).
+	HTTPClient *http.Client
 	// Relay shares committed changes with the subscribers of other replicas
 	// through the database. Nil means on for MySQL, off for SQLite.
 	Relay *bool
@@ -60,16 +74,25 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = store.Now
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://localhost:8080"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
 	h := &Hub{
-		store:   cfg.Store,
-		db:      cfg.Store.DB,
-		box:     cfg.Box,
-		bus:     NewBus(),
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		tokens:  newTokenCache(5 * time.Second),
-		origin:  newOrigin(),
-		relayed: cfg.Store.Engine == store.EngineMySQL,
+		store:      cfg.Store,
+		db:         cfg.Store.DB,
+		box:        cfg.Box,
+		bus:        NewBus(),
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		tokens:     newTokenCache(5 * time.Second),
+		origin:     newOrigin(),
+		connectors: cfg.Connectors,
+		publicURL:  cfg.PublicURL,
+		httpClient: cfg.HTTPClient,
+		relayed:    cfg.Store.Engine == store.EngineMySQL,
 	}
 	if cfg.Relay != nil {
 		h.relayed = *cfg.Relay
@@ -93,6 +116,7 @@ func (h *Hub) Bus() *Bus { return h.bus }
 
 // Close stops relaying and ends every subscription.
 func (h *Hub) Close() {
+	h.stopDispatcher()
 	if h.stopRelay != nil {
 		h.stopRelay()
 		<-h.relayDone
@@ -131,6 +155,9 @@ func (h *Hub) write(ctx context.Context, p Principal, fn func(tx *gorm.DB, ev *p
 	for _, e := range ev.events {
 		h.bus.Publish(e)
 	}
+	if ev.queued {
+		h.nudgeDispatcher()
+	}
 	return nil
 }
 
@@ -155,6 +182,9 @@ func (v *tenantVersions) get(tenantID uint64) uint64 { return v.counter(tenantID
 func (v *tenantVersions) bump(tenantID uint64)       { v.counter(tenantID).Add(1) }
 
 // pending collects the events of a transaction.
-type pending struct{ events []Event }
+type pending struct {
+	events []Event
+	queued bool // the transaction queued deliveries
+}
 
 func (p *pending) add(e Event) { p.events = append(p.events, e) }

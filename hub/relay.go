@@ -20,6 +20,7 @@ import (
 
 const (
 	kindMessage      = "message"
+	kindMessageState = "message_state" // a message's delivery status changed
 	kindConversation = "conversation"
 	kindTicket       = "ticket"
 	kindTenant       = "tenant" // some other change to the tenant's data
@@ -48,6 +49,8 @@ func (h *Hub) recordEvents(tx *gorm.DB, tenantID uint64, events []Event) error {
 	for _, e := range events {
 		r := models.ChangeEvent{TenantID: e.TenantID, Origin: h.origin, CreatedAt: now}
 		switch {
+		case e.Message != nil && e.Updated:
+			r.Kind, r.ObjectID = kindMessageState, e.Message.ID
 		case e.Message != nil:
 			r.Kind, r.ObjectID = kindMessage, e.Message.ID
 		case e.Conversation != nil:
@@ -148,6 +151,7 @@ func (h *Hub) publishRelayed(ctx context.Context, rows []models.ChangeEvent) {
 	var ms []*models.Message
 	var cs []*models.Conversation
 	var ts []*models.Ticket
+	ids[kindMessage] = append(ids[kindMessage], ids[kindMessageState]...)
 	load(kindMessage, &ms)
 	load(kindConversation, &cs)
 	load(kindTicket, &ts)
@@ -165,6 +169,8 @@ func (h *Hub) publishRelayed(ctx context.Context, rows []models.ChangeEvent) {
 		switch r.Kind {
 		case kindMessage:
 			e.Message = msgs[r.ObjectID]
+		case kindMessageState:
+			e.Message, e.Updated = msgs[r.ObjectID], true
 		case kindConversation:
 			e.Conversation = convs[r.ObjectID]
 		case kindTicket:

@@ -41,6 +41,15 @@ func subscribe[T any](h *Hub, ctx context.Context, p Principal, pick func(Event)
 // SubscribeMessages streams messages added to one conversation, or to any
 // of the tenant's conversations when conversationID is nil.
 func (h *Hub) SubscribeMessages(ctx context.Context, conversationID *string) (<-chan *models.Message, error) {
+	return h.subscribeMessages(ctx, conversationID, false)
+}
+
+// SubscribeMessageUpdates streams messages whose delivery status changed.
+func (h *Hub) SubscribeMessageUpdates(ctx context.Context, conversationID *string) (<-chan *models.Message, error) {
+	return h.subscribeMessages(ctx, conversationID, true)
+}
+
+func (h *Hub) subscribeMessages(ctx context.Context, conversationID *string, updates bool) (<-chan *models.Message, error) {
 	p, err := require(ctx, canRead)
 	if err != nil {
 		return nil, err
@@ -60,7 +69,7 @@ func (h *Hub) SubscribeMessages(ctx context.Context, conversationID *string) (<-
 		convID = id
 	}
 	return subscribe(h, ctx, p, func(e Event) (*models.Message, bool) {
-		return e.Message, e.Message != nil && (convID == 0 || e.Message.ConversationID == convID)
+		return e.Message, e.Message != nil && e.Updated == updates && (convID == 0 || e.Message.ConversationID == convID)
 	}), nil
 }
 

@@ -57,4 +57,5 @@ const (
 	TypeMessage      = "Message"
 	TypeTicket       = "Ticket"
 	TypeAuditEvent   = "AuditEvent"
+	TypeRawEvent     = "RawEvent"
 )

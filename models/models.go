@@ -258,6 +258,43 @@ type Counter struct {
 	Value    int64  `gorm:"not null"`
 }
 
+// RawEvent is an inbound platform event exactly as it arrived, kept so
+// that an admin can see what a platform sent and replay it after a fix.
+type RawEvent struct {
+	ID         uint64    `gorm:"primaryKey"`
+	TenantID   uint64    `gorm:"not null;index:ix_raw_events_tenant,priority:1"`
+	ChannelID  uint64    `gorm:"not null;index"`
+	ExternalID string    `gorm:"size:191;not null;default:''"`
+	Payload    []byte    `gorm:"type:mediumblob"`
+	Status     string    `gorm:"size:16;not null"`
+	Error      string    `gorm:"size:1000;not null;default:''"`
+	ReceivedAt time.Time `gorm:"not null"`
+	// MessageID is the message the event became, if any.
+	MessageID *uint64 ``
+}
+
+func (r *RawEvent) GlobalID() string { return EncodeID(TypeRawEvent, r.ID) }
+
+// Delivery is one outbound effect waiting for, or done by, the dispatcher:
+// written in the same transaction as the change that causes it (outbox),
+// claimed by one worker at a time, retried with backoff.
+type Delivery struct {
+	ID            uint64    `gorm:"primaryKey"`
+	TenantID      uint64    `gorm:"not null;index"`
+	Kind          string    `gorm:"size:32;not null"`
+	ChannelID     *uint64   ``
+	MessageID     *uint64   `gorm:"index"`
+	Status        string    `gorm:"size:16;not null;index:ix_deliveries_due,priority:1"`
+	Attempts      int       `gorm:"not null;default:0"`
+	NextAttemptAt time.Time `gorm:"not null;index:ix_deliveries_due,priority:2"`
+	ClaimedBy     string    `gorm:"size:36;not null;default:''"`
+	ClaimedUntil  *time.Time
+	LastError     string    `gorm:"size:1000;not null;default:''"`
+	ExternalRef   string    `gorm:"size:191;not null;default:''"`
+	CreatedAt     time.Time `gorm:"not null"`
+	UpdatedAt     time.Time `gorm:"not null"`
+}
+
 // ChangeEvent records a committed change so that the other replicas sharing
 // the database can tell their subscribers. Rows are short-lived.
 type ChangeEvent struct {
@@ -273,6 +310,6 @@ type ChangeEvent struct {
 func All() []any {
 	return []any{
 		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
-		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{},
 	}
 }

@@ -243,6 +243,15 @@ type CustomerOrder struct {
 	Direction OrderDirection     `json:"direction"`
 }
 
+type DisableChannelInput struct {
+	ID string `json:"id"`
+}
+
+type DisableChannelPayload struct {
+	Channel    *Channel     `json:"channel,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type LinkConversationToTicketInput struct {
 	TicketID       string `json:"ticketId"`
 	ConversationID string `json:"conversationId"`
@@ -371,6 +380,19 @@ type TeamOrder struct {
 	Direction OrderDirection `json:"direction"`
 }
 
+type TestChannelInput struct {
+	ID string `json:"id"`
+}
+
+type TestChannelPayload struct {
+	Channel *Channel `json:"channel,omitempty"`
+	// Whether the platform accepted the channel's credentials.
+	Ok bool `json:"ok"`
+	// Why not, when ok is false.
+	Error      *string      `json:"error,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type TicketConnection struct {
 	Edges      []*TicketEdge `json:"edges"`
 	Nodes      []*Ticket     `json:"nodes"`
@@ -409,6 +431,19 @@ type TransitionTicketInput struct {
 
 type TransitionTicketPayload struct {
 	Ticket     *Ticket      `json:"ticket,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Fields left out are unchanged. Settings given replace those of the same name; secret ones are sealed again.
+type UpdateChannelInput struct {
+	ID       string         `json:"id"`
+	Name     *string        `json:"name,omitempty"`
+	Settings map[string]any `json:"settings,omitempty"`
+	Enabled  *bool          `json:"enabled,omitempty"`
+}
+
+type UpdateChannelPayload struct {
+	Channel    *Channel     `json:"channel,omitempty"`
 	UserErrors []*UserError `json:"userErrors"`
 }
 

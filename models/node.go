@@ -17,3 +17,4 @@ func (*Conversation) IsNode() {}
 func (*Message) IsNode()      {}
 func (*Ticket) IsNode()       {}
 func (*AuditEvent) IsNode()   {}
+func (*RawEvent) IsNode()     {}

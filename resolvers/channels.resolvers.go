@@ -8,13 +8,56 @@ package resolvers
 import (
 	"context"
 
+	"github.com/kefuhub/kefuhub/graph"
 	"github.com/kefuhub/kefuhub/models"
 )
+
+func (r *channelResolver) WebhookURL(ctx context.Context, obj *models.Channel) (string, error) {
+	return r.Hub.WebhookURL(obj), nil
+}
+
+func (r *channelResolver) Setup(ctx context.Context, obj *models.Channel) (*string, error) {
+	if s := r.Hub.ChannelSetup(obj); s != "" {
+		return &s, nil
+	}
+	return nil, nil
+}
+
+func (r *channelResolver) RejectedWebhooks(ctx context.Context, obj *models.Channel) (int, error) {
+	return int(r.Hub.WebhookRejections(obj.ID)), nil
+}
 
 func (r *mutationResolver) CreateChannel(ctx context.Context, input models.CreateChannelInput) (*models.CreateChannelPayload, error) {
 	ch, err := r.Hub.CreateChannel(ctx, input)
 	ue, err := userErrors(err)
 	return &models.CreateChannelPayload{Channel: ch, UserErrors: ue}, err
+}
+
+func (r *mutationResolver) UpdateChannel(ctx context.Context, input models.UpdateChannelInput) (*models.UpdateChannelPayload, error) {
+	ch, err := r.Hub.UpdateChannel(ctx, input)
+	ue, err := userErrors(err)
+	return &models.UpdateChannelPayload{Channel: ch, UserErrors: ue}, err
+}
+
+func (r *mutationResolver) DisableChannel(ctx context.Context, input models.DisableChannelInput) (*models.DisableChannelPayload, error) {
+	off := false
+	ch, err := r.Hub.UpdateChannel(ctx, models.UpdateChannelInput{ID: input.ID, Enabled: &off})
+	ue, err := userErrors(err)
+	return &models.DisableChannelPayload{Channel: ch, UserErrors: ue}, err
+}
+
+func (r *mutationResolver) TestChannel(ctx context.Context, input models.TestChannelInput) (*models.TestChannelPayload, error) {
+	res, err := r.Hub.TestChannel(ctx, input.ID)
+	ue, err := userErrors(err)
+	payload := &models.TestChannelPayload{UserErrors: ue}
+	if res != nil {
+		payload.Channel, payload.Ok = res.Channel, res.Problem == nil
+		if res.Problem != nil {
+			msg := res.Problem.Error()
+			payload.Error = &msg
+		}
+	}
+	return payload, err
 }
 
 func (r *queryResolver) Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error) {
@@ -29,3 +72,7 @@ func (r *queryResolver) Channels(ctx context.Context, first *int, after *string,
 		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
 	}, nil
 }
+
+func (r *Resolver) Channel() graph.ChannelResolver { return &channelResolver{r} }
+
+type channelResolver struct{ *Resolver }

@@ -127,6 +127,10 @@ func (r *subscriptionResolver) MessageAdded(ctx context.Context, conversationID 
 	return r.Hub.SubscribeMessages(ctx, conversationID)
 }
 
+func (r *subscriptionResolver) MessageUpdated(ctx context.Context, conversationID *string) (<-chan *models.Message, error) {
+	return r.Hub.SubscribeMessageUpdates(ctx, conversationID)
+}
+
 func (r *subscriptionResolver) ConversationUpdated(ctx context.Context, filter *models.ConversationFilter) (<-chan *models.Conversation, error) {
 	return r.Hub.SubscribeConversations(ctx, filter)
 }

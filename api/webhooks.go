@@ -1,0 +1,85 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/hub"
+)
+
+// maxWebhookBytes bounds a platform's webhook body.
+const maxWebhookBytes = 1 << 20
+
+// webhooks receives platform callbacks at /webhooks/{channelId}: find the
+// channel, let its connector verify and decode the request, commit what it
+// carried, then answer the platform. Nothing is acknowledged before it is
+// committed; a request that fails verification stores nothing.
+func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := logFrom(r.Context(), log)
+		gid := r.PathValue("channelId")
+		ch, recv, err := h.WebhookChannel(r.Context(), gid)
+		if errors.Is(err, hub.ErrNoWebhook) {
+			http.Error(w, "unknown or disabled channel", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			l.Error("webhook: open channel", "channel", gid, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if r.ContentLength > maxWebhookBytes {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBytes+1))
+		if err != nil {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+			return
+		}
+		if len(body) > maxWebhookBytes {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		res, err := recv.HandleWebhook(r.Context(), connectors.WebhookRequest{
+			Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body,
+		})
+		var verr *connectors.VerifyError
+		var berr *connectors.BadRequestError
+		switch {
+		case errors.As(err, &verr):
+			n := h.CountWebhookRejection(ch.ID)
+			l.Warn("webhook: verification failed", "channel", gid, "kind", ch.Kind, "reason", verr.Reason, "rejected_total", n)
+			http.Error(w, verr.Error(), http.StatusUnauthorized)
+			return
+		case errors.As(err, &berr):
+			l.Warn("webhook: malformed", "channel", gid, "kind", ch.Kind, "reason", berr.Reason)
+			http.Error(w, berr.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			l.Error("webhook: connector", "channel", gid, "kind", ch.Kind, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if len(res.Events) > 0 {
+			if _, err := h.Ingest(r.Context(), ch, res.Events); err != nil {
+				// Not acknowledged: the platform delivers it again.
+				l.Error("webhook: ingest", "channel", gid, "err", err)
+				http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		status := res.Response.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if res.Response.ContentType != "" {
+			w.Header().Set("Content-Type", res.Response.ContentType)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(res.Response.Body)
+	})
+}

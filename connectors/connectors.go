@@ -1,0 +1,276 @@
+// Package connectors defines what a customer channel's platform connector
+// implements, and the registry that assembles them. A connector turns a
+// platform's verified webhook request (or a poll) into normalized inbound
+// events, and sends an outbound message. Connectors never touch the
+// database: state they need between calls (a sync cursor) is handed to them
+// and handed back. Retries and backoff live in the dispatcher; a connector
+// only says what happened (PermanentError, RetryableError).
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kefuhub/kefuhub/models"
+)
+
+// Field is one setting of a channel kind.
+type Field struct {
+	Name     string
+	Label    string
+	Secret   bool // sealed at rest, never returned
+	Required bool
+	Default  string
+	// Validate checks a value that is present; nil accepts any.
+	Validate func(string) error
+}
+
+// Spec describes a channel kind's settings and how to connect it.
+type Spec struct {
+	Kind   models.ChannelKind
+	Label  string
+	Fields []Field
+	// Setup tells the admin what to paste where on the platform's side;
+	// {webhookUrl} is replaced by the channel's callback URL.
+	Setup string
+}
+
+// SecretKeys lists the names of the secret settings.
+func (s Spec) SecretKeys() []string {
+	var out []string
+	for _, f := range s.Fields {
+		if f.Secret {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// FieldError is a problem with one setting.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Normalize checks settings against the spec: unknown keys, missing
+// required ones and invalid values are errors; defaults fill gaps. Values
+// must be strings (numbers and booleans are accepted and stringified).
+func (s Spec) Normalize(in map[string]any) (map[string]string, error) {
+	out := map[string]string{}
+	for k := range in {
+		if !slices.ContainsFunc(s.Fields, func(f Field) bool { return f.Name == k }) {
+			return nil, &FieldError{Field: k, Message: fmt.Sprintf("%s channels have no setting %q", s.Kind, k)}
+		}
+	}
+	for _, f := range s.Fields {
+		v, ok := in[f.Name]
+		var str string
+		switch x := v.(type) {
+		case nil:
+			ok = false
+		case string:
+			str = strings.TrimSpace(x)
+		case bool, float64, int, int64:
+			str = fmt.Sprint(x)
+		default:
+			return nil, &FieldError{Field: f.Name, Message: "must be a string"}
+		}
+		if !ok || str == "" {
+			if f.Default != "" {
+				out[f.Name] = f.Default
+				continue
+			}
+			if f.Required {
+				return nil, &FieldError{Field: f.Name, Message: "is required"}
+			}
+			continue
+		}
+		if len(str) > 4096 {
+			return nil, &FieldError{Field: f.Name, Message: "is longer than 4096 bytes"}
+		}
+		if f.Validate != nil {
+			if err := f.Validate(str); err != nil {
+				return nil, &FieldError{Field: f.Name, Message: err.Error()}
+			}
+		}
+		out[f.Name] = str
+	}
+	return out, nil
+}
+
+// Config is what a connector instance is built from.
+type Config struct {
+	// ChannelID is the channel's global ID, for logs and delivery ids.
+	ChannelID string
+	// Settings holds every setting, secret ones opened.
+	Settings map[string]string
+	// WebhookURL is where the platform calls kefuhub for this channel.
+	WebhookURL string
+	// HTTPClient is the client for calls to the platform.
+	HTTPClient *http.Client
+	// Now is the clock (tests inject one).
+	Now func() time.Time
+}
+
+// Sender is a customer as the platform knows them. Verified keys (WeChat
+// unionid, phone, email) let the hub link the identity to a known customer.
+type Sender struct {
+	ExternalID  string
+	DisplayName string
+	UnionID     string
+	Phone       string
+	Email       string
+}
+
+// EventKind says what an inbound event is.
+type EventKind string
+
+const (
+	KindMessage EventKind = "message" // the customer wrote something
+	KindEvent   EventKind = "event"   // something happened (entered a session, opened a refund)
+)
+
+// InboundEvent is one normalized event from a platform.
+type InboundEvent struct {
+	// ExternalID is the platform's id of the message or event; the hub
+	// deduplicates on it, per channel.
+	ExternalID  string
+	Kind        EventKind
+	Sender      Sender
+	Text        string
+	ContentType string
+	Attachments []models.Attachment
+	// EventType names an event ("enter_session", "refund_created").
+	EventType string
+	// Context carries platform facts the agent should see (an order).
+	Context map[string]any
+	SentAt  time.Time
+	// Raw is the event as the platform sent it.
+	Raw []byte
+}
+
+// WebhookRequest is a platform's HTTP call, body already read (and bounded).
+type WebhookRequest struct {
+	Method string
+	Header http.Header
+	Query  map[string][]string
+	Body   []byte
+}
+
+// WebhookResponse is what to answer the platform.
+type WebhookResponse struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// WebhookResult is a verified webhook: the events it carried and the answer
+// the platform expects once they are safely stored.
+type WebhookResult struct {
+	Events   []InboundEvent
+	Response WebhookResponse
+}
+
+// OutboundMessage is an agent's reply to deliver on the customer's channel.
+type OutboundMessage struct {
+	// DeliveryID is stable across retries; platforms that deduplicate use it.
+	DeliveryID string
+	// Recipient is the customer's identity on the platform.
+	Recipient   string
+	Text        string
+	Attachments []models.Attachment
+	// LastInboundAt is when the customer last wrote (reply windows).
+	LastInboundAt *time.Time
+}
+
+// SendResult is a delivered message.
+type SendResult struct {
+	// ExternalID is the platform's id of the sent message, if it gives one.
+	ExternalID string
+}
+
+// Channel is a connector configured for one channel.
+type Channel interface {
+	// Send delivers an outbound message.
+	Send(ctx context.Context, msg OutboundMessage) (SendResult, error)
+	// Test checks the credentials against the platform.
+	Test(ctx context.Context) error
+}
+
+// WebhookReceiver is implemented by channels the platform calls.
+type WebhookReceiver interface {
+	// HandleWebhook verifies and decodes a request. Errors are
+	// *VerifyError (answer 401) or *BadRequestError (answer 400).
+	HandleWebhook(ctx context.Context, req WebhookRequest) (*WebhookResult, error)
+}
+
+// Connector builds channels of one kind.
+type Connector struct {
+	Spec Spec
+	New  func(Config) (Channel, error)
+}
+
+// Registry holds the connectors kefuhub runs with, by kind.
+type Registry struct{ byKind map[models.ChannelKind]Connector }
+
+// NewRegistry assembles connectors; a kind registered twice panics.
+func NewRegistry(cs ...Connector) *Registry {
+	r := &Registry{byKind: map[models.ChannelKind]Connector{}}
+	for _, c := range cs {
+		if _, dup := r.byKind[c.Spec.Kind]; dup {
+			panic("connectors: kind registered twice: " + string(c.Spec.Kind))
+		}
+		r.byKind[c.Spec.Kind] = c
+	}
+	return r
+}
+
+// Lookup returns the connector of kind k.
+func (r *Registry) Lookup(k models.ChannelKind) (Connector, bool) {
+	if r == nil {
+		return Connector{}, false
+	}
+	c, ok := r.byKind[k]
+	return c, ok
+}
+
+// VerifyError means the request is not from the platform (bad signature,
+// undecryptable payload, stale timestamp). The reason is safe to log and
+// to answer with; it never contains secrets.
+type VerifyError struct{ Reason string }
+
+func (e *VerifyError) Error() string { return "verification failed: " + e.Reason }
+
+// BadRequestError means the request is authentic but malformed.
+type BadRequestError struct{ Reason string }
+
+func (e *BadRequestError) Error() string { return "bad request: " + e.Reason }
+
+// PermanentError means retrying cannot help (bad recipient, reply window
+// closed, revoked app); Reason is shown to the agent.
+type PermanentError struct{ Reason string }
+
+func (e *PermanentError) Error() string { return e.Reason }
+
+// RetryableError means the platform may accept a later attempt; After is
+// the platform's requested wait, if it said one.
+type RetryableError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err is a PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}

@@ -218,7 +218,9 @@ type Connector struct {
 }
 
 // Registry holds the connectors kefuhub runs with, by kind.
-type Registry struct{ byKind map[models.ChannelKind]Connector }
+type Registry struct {
+	byKind map[models.ChannelKind]Connector
+}
 
 // NewRegistry assembles connectors; a kind registered twice panics.
 func NewRegistry(cs ...Connector) *Registry {

@@ -29,12 +29,18 @@ func TestSignVerify(t *testing.T) {
 		{"too old", func(h http.Header) (string, []byte, time.Time) { return "s3cret", body, now.Add(6 * time.Minute) }, ErrTimestamp},
 		{"from the future", func(h http.Header) (string, []byte, time.Time) { return "s3cret", body, now.Add(-6 * time.Minute) }, ErrTimestamp},
 		{"no signature", func(h http.Header) (string, []byte, time.Time) { h.Del(HeaderSignature); return "s3cret", body, now }, ErrMissing},
-		{"not hex", func(h http.Header) (string, []byte, time.Time) { h.Set(HeaderSignature, "sha256=zz"); return "s3cret", body, now }, ErrSignature},
+		{"not hex", func(h http.Header) (string, []byte, time.Time) {
+			h.Set(HeaderSignature, "sha256=zz")
+			return "s3cret", body, now
+		}, ErrSignature},
 		{"no prefix", func(h http.Header) (string, []byte, time.Time) {
 			h.Set(HeaderSignature, h.Get(HeaderSignature)[7:])
 			return "s3cret", body, now
 		}, ErrSignature},
-		{"bad timestamp", func(h http.Header) (string, []byte, time.Time) { h.Set(HeaderTimestamp, "soon"); return "s3cret", body, now }, ErrTimestamp},
+		{"bad timestamp", func(h http.Header) (string, []byte, time.Time) {
+			h.Set(HeaderTimestamp, "soon")
+			return "s3cret", body, now
+		}, ErrTimestamp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -107,6 +107,9 @@ func (s Spec) Normalize(in map[string]any) (map[string]string, error) {
 
 // Config is what a connector instance is built from.
 type Config struct {
+	// BaseURL overrides the platform's API host (private deployments, proxies,
+	// tests); empty means the platform's public host.
+	BaseURL string
 	// ChannelID is the channel's global ID, for logs and delivery ids.
 	ChannelID string
 	// Settings holds every setting, secret ones opened.
@@ -176,6 +179,45 @@ type WebhookResponse struct {
 type WebhookResult struct {
 	Events   []InboundEvent
 	Response WebhookResponse
+	// Sync, when set, says the platform has events to fetch (WeCom 微信客服
+	// callbacks carry none): the hub acknowledges first, then calls Sync.
+	Sync *SyncHint
+}
+
+// SyncHint is what a callback says about the events waiting.
+type SyncHint struct {
+	// Key names the stream whose cursor is kept (e.g. an open_kfid).
+	Key string
+	// Token is a short-lived credential some platforms hand over with the
+	// callback (WeCom's Token, valid 10 minutes).
+	Token string
+}
+
+// SyncResult is one page of fetched events.
+type SyncResult struct {
+	Events []InboundEvent
+	// Cursor is where the next fetch starts; the hub stores it in the
+	// transaction that stores Events, so nothing is skipped or read twice.
+	Cursor string
+	// More says another page is waiting now.
+	More bool
+}
+
+// Syncer is implemented by channels whose events are fetched rather than
+// pushed (WeCom sync_msg, Taobao TMC, IMAP). The hub calls it after a
+// callback's hint, and on a timer for channels that only poll.
+type Syncer interface {
+	// Sync fetches the events after cursor ("" for the beginning) of the
+	// stream hint.Key. On error the cursor stays where it was.
+	Sync(ctx context.Context, cursor string, hint SyncHint) (*SyncResult, error)
+}
+
+// Poller is implemented by syncers the hub should call on a timer, and
+// says how often and for which stream keys.
+type Poller interface {
+	Syncer
+	PollEvery() time.Duration
+	PollKeys() []string
 }
 
 // OutboundMessage is an agent's reply to deliver on the customer's channel.

@@ -81,5 +81,10 @@ func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write(res.Response.Body)
+		if res.Sync != nil {
+			// The platform is answered within its deadline; fetching what it
+			// announced happens after.
+			h.SyncAfterCallback(ch, *res.Sync)
+		}
 	})
 }

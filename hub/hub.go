@@ -35,6 +35,11 @@ type Hub struct {
 	httpClient *http.Client
 	dispatch   *dispatcher
 	rejections sync.Map // channel id → *atomic.Int64 webhooks refused
+	syncLocks  syncLocks
+	// background work (syncs after callbacks, polling) stops with bgCtx.
+	bgCtx      context.Context
+	bgCancel   context.CancelFunc
+	background sync.WaitGroup
 	// versions moves on with every committed write of a tenant.
 	versions tenantVersions
 	// origin names this replica in the change log; relayed is whether
@@ -94,6 +99,7 @@ func New(cfg Config) (*Hub, error) {
 		httpClient: cfg.HTTPClient,
 		relayed:    cfg.Store.Engine == store.EngineMySQL,
 	}
+	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	if cfg.Relay != nil {
 		h.relayed = *cfg.Relay
 	}
@@ -116,6 +122,8 @@ func (h *Hub) Bus() *Bus { return h.bus }
 
 // Close stops relaying and ends every subscription.
 func (h *Hub) Close() {
+	h.bgCancel()
+	h.background.Wait()
 	h.stopDispatcher()
 	if h.stopRelay != nil {
 		h.stopRelay()

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type IngestResult struct {
 // one transaction, deduplicated on the platform's id. It returns once
 // everything is committed, so the platform may be acknowledged.
 func (h *Hub) Ingest(ctx context.Context, ch *models.Channel, events []connectors.InboundEvent) (*IngestResult, error) {
+	return h.ingest(ctx, ch, events, nil)
+}
+
+// ingest is Ingest that also moves a fetch cursor in the same transaction.
+func (h *Hub) ingest(ctx context.Context, ch *models.Channel, events []connectors.InboundEvent, mv *cursorMove) (*IngestResult, error) {
 	p := System(ch.TenantID)
 	var res *IngestResult
 	for attempt := 0; ; attempt++ {
@@ -49,12 +55,20 @@ func (h *Hub) Ingest(ctx context.Context, ch *models.Channel, events []connector
 				res.Messages = append(res.Messages, m)
 				ev.add(Event{TenantID: p.TenantID, Message: m})
 			}
+			if mv != nil {
+				if err := h.moveCursor(tx, ch, mv); err != nil {
+					return err
+				}
+			}
 			return h.publishConversations(tx, p, res.Messages, ev)
 		})
 		// Two first messages of one new customer, racing on another replica,
 		// both create the identity: the loser retries and finds it.
 		if err != nil && store.IsDuplicate(err) && attempt < 2 {
 			continue
+		}
+		if errors.Is(err, errCursorMoved) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("hub: ingest: %w", err)

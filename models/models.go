@@ -295,6 +295,17 @@ type Delivery struct {
 	UpdatedAt     time.Time `gorm:"not null"`
 }
 
+// ChannelCursor is where fetching a channel's stream resumes (a WeCom
+// sync_msg cursor per open_kfid, IMAP's last UID, Taobao messages to
+// confirm). It moves in the transaction that stores what was fetched.
+type ChannelCursor struct {
+	ChannelID  uint64    `gorm:"primaryKey;autoIncrement:false"`
+	Stream     string    `gorm:"primaryKey;size:191"`
+	TenantID   uint64    `gorm:"not null"`
+	Checkpoint string    `gorm:"type:mediumtext;not null"`
+	UpdatedAt  time.Time `gorm:"not null"`
+}
+
 // ChangeEvent records a committed change so that the other replicas sharing
 // the database can tell their subscribers. Rows are short-lived.
 type ChangeEvent struct {
@@ -310,6 +321,6 @@ type ChangeEvent struct {
 func All() []any {
 	return []any{
 		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
-		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{}, &ChannelCursor{},
 	}
 }

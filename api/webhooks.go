@@ -66,10 +66,14 @@ func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
 		}
 		if len(res.Events) > 0 {
 			if _, err := h.Ingest(r.Context(), ch, res.Events); err != nil {
-				// Not acknowledged: the platform delivers it again.
 				l.Error("webhook: ingest", "channel", gid, "err", err)
-				http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-				return
+				// Keep what arrived for an admin to replay; if even that
+				// fails, do not acknowledge, and the platform delivers again.
+				if rerr := h.RecordFailed(r.Context(), ch, res.Events, err); rerr != nil {
+					l.Error("webhook: keep failed events", "channel", gid, "err", rerr)
+					http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+					return
+				}
 			}
 		}
 		status := res.Response.Status

@@ -318,3 +318,9 @@ func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
 }
+
+// RawDecoder is implemented by channels that can decode a stored raw event
+// again, so that an admin can replay it after a fix.
+type RawDecoder interface {
+	DecodeRaw(raw []byte) ([]InboundEvent, error)
+}

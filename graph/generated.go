@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RawEvent() RawEventResolver
 	Subscription() SubscriptionResolver
 	Team() TeamResolver
 	Ticket() TicketResolver
@@ -305,9 +306,11 @@ type ComplexityRoot struct {
 		DisableChannel           func(childComplexity int, input models.DisableChannelInput) int
 		LinkConversationToTicket func(childComplexity int, input models.LinkConversationToTicketInput) int
 		MergeCustomers           func(childComplexity int, input models.MergeCustomersInput) int
+		ReplayRawEvent           func(childComplexity int, input models.ReplayRawEventInput) int
 		RevokeAPIToken           func(childComplexity int, input models.RevokeAPITokenInput) int
 		SendMessage              func(childComplexity int, input models.SendMessageInput) int
 		SetConversationStatus    func(childComplexity int, input models.SetConversationStatusInput) int
+		SplitIdentity            func(childComplexity int, input models.SplitIdentityInput) int
 		StartConversation        func(childComplexity int, input models.StartConversationInput) int
 		TestChannel              func(childComplexity int, input models.TestChannelInput) int
 		TransitionTicket         func(childComplexity int, input models.TransitionTicketInput) int
@@ -332,10 +335,40 @@ type ComplexityRoot struct {
 		Messages      func(childComplexity int, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) int
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
+		RawEvents     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) int
 		Teams         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) int
 		Tickets       func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) int
 		Users         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.UserFilter, orderBy *models.UserOrder) int
 		Viewer        func(childComplexity int) int
+	}
+
+	RawEvent struct {
+		Channel     func(childComplexity int) int
+		Error       func(childComplexity int) int
+		ExternalID  func(childComplexity int) int
+		GlobalID    func(childComplexity int) int
+		Message     func(childComplexity int) int
+		PayloadText func(childComplexity int) int
+		ReceivedAt  func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
+	RawEventConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	RawEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ReplayRawEventPayload struct {
+		Message    func(childComplexity int) int
+		RawEvent   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	RevokeApiTokenPayload struct {
@@ -351,6 +384,11 @@ type ComplexityRoot struct {
 	SetConversationStatusPayload struct {
 		Conversation func(childComplexity int) int
 		UserErrors   func(childComplexity int) int
+	}
+
+	SplitIdentityPayload struct {
+		Customer   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	StartConversationPayload struct {
@@ -542,6 +580,7 @@ type MutationResolver interface {
 	UpdateChannel(ctx context.Context, input models.UpdateChannelInput) (*models.UpdateChannelPayload, error)
 	DisableChannel(ctx context.Context, input models.DisableChannelInput) (*models.DisableChannelPayload, error)
 	TestChannel(ctx context.Context, input models.TestChannelInput) (*models.TestChannelPayload, error)
+	ReplayRawEvent(ctx context.Context, input models.ReplayRawEventInput) (*models.ReplayRawEventPayload, error)
 	StartConversation(ctx context.Context, input models.StartConversationInput) (*models.StartConversationPayload, error)
 	SendMessage(ctx context.Context, input models.SendMessageInput) (*models.SendMessagePayload, error)
 	AddNote(ctx context.Context, input models.AddNoteInput) (*models.AddNotePayload, error)
@@ -550,6 +589,7 @@ type MutationResolver interface {
 	CreateCustomer(ctx context.Context, input models.CreateCustomerInput) (*models.CreateCustomerPayload, error)
 	UpdateCustomer(ctx context.Context, input models.UpdateCustomerInput) (*models.UpdateCustomerPayload, error)
 	MergeCustomers(ctx context.Context, input models.MergeCustomersInput) (*models.MergeCustomersPayload, error)
+	SplitIdentity(ctx context.Context, input models.SplitIdentityInput) (*models.SplitIdentityPayload, error)
 	CreateUser(ctx context.Context, input models.CreateUserInput) (*models.CreateUserPayload, error)
 	CreateTeam(ctx context.Context, input models.CreateTeamInput) (*models.CreateTeamPayload, error)
 	CreateAPIToken(ctx context.Context, input models.CreateAPITokenInput) (*models.CreateAPITokenPayload, error)
@@ -565,6 +605,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*models.Viewer, error)
 	AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) (*models.AuditEventConnection, error)
 	Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error)
+	RawEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) (*models.RawEventConnection, error)
 	Conversations(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) (*models.ConversationConnection, error)
 	Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) (*models.MessageConnection, error)
 	Customers(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) (*models.CustomerConnection, error)
@@ -572,6 +613,11 @@ type QueryResolver interface {
 	Teams(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) (*models.TeamConnection, error)
 	APITokens(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.APITokenFilter) (*models.APITokenConnection, error)
 	Tickets(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) (*models.TicketConnection, error)
+}
+type RawEventResolver interface {
+	Channel(ctx context.Context, objs []*models.RawEvent) ([]*models.Channel, error)
+
+	Message(ctx context.Context, objs []*models.RawEvent) ([]*models.Message, error)
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID *string) (<-chan *models.Message, error)
@@ -1667,6 +1713,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MergeCustomers(childComplexity, args["input"].(models.MergeCustomersInput)), true
+	case "Mutation.replayRawEvent":
+		if e.ComplexityRoot.Mutation.ReplayRawEvent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replayRawEvent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplayRawEvent(childComplexity, args["input"].(models.ReplayRawEventInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1700,6 +1757,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetConversationStatus(childComplexity, args["input"].(models.SetConversationStatusInput)), true
+	case "Mutation.splitIdentity":
+		if e.ComplexityRoot.Mutation.SplitIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_splitIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SplitIdentity(childComplexity, args["input"].(models.SplitIdentityInput)), true
 	case "Mutation.startConversation":
 		if e.ComplexityRoot.Mutation.StartConversation == nil {
 			break
@@ -1881,6 +1949,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.rawEvents":
+		if e.ComplexityRoot.Query.RawEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_rawEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RawEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*models.RawEventFilter)), true
 	case "Query.teams":
 		if e.ComplexityRoot.Query.Teams == nil {
 			break
@@ -1921,6 +2000,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RawEvent.channel":
+		if e.ComplexityRoot.RawEvent.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.Channel(childComplexity), true
+	case "RawEvent.error":
+		if e.ComplexityRoot.RawEvent.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.Error(childComplexity), true
+	case "RawEvent.externalId":
+		if e.ComplexityRoot.RawEvent.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.ExternalID(childComplexity), true
+	case "RawEvent.id":
+		if e.ComplexityRoot.RawEvent.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.GlobalID(childComplexity), true
+	case "RawEvent.message":
+		if e.ComplexityRoot.RawEvent.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.Message(childComplexity), true
+	case "RawEvent.payload":
+		if e.ComplexityRoot.RawEvent.PayloadText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.PayloadText(childComplexity), true
+	case "RawEvent.receivedAt":
+		if e.ComplexityRoot.RawEvent.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.ReceivedAt(childComplexity), true
+	case "RawEvent.status":
+		if e.ComplexityRoot.RawEvent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEvent.Status(childComplexity), true
+
+	case "RawEventConnection.edges":
+		if e.ComplexityRoot.RawEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventConnection.Edges(childComplexity), true
+	case "RawEventConnection.nodes":
+		if e.ComplexityRoot.RawEventConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventConnection.Nodes(childComplexity), true
+	case "RawEventConnection.pageInfo":
+		if e.ComplexityRoot.RawEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventConnection.PageInfo(childComplexity), true
+	case "RawEventConnection.totalCount":
+		if e.ComplexityRoot.RawEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventConnection.TotalCount(childComplexity), true
+
+	case "RawEventEdge.cursor":
+		if e.ComplexityRoot.RawEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventEdge.Cursor(childComplexity), true
+	case "RawEventEdge.node":
+		if e.ComplexityRoot.RawEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawEventEdge.Node(childComplexity), true
+
+	case "ReplayRawEventPayload.message":
+		if e.ComplexityRoot.ReplayRawEventPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayRawEventPayload.Message(childComplexity), true
+	case "ReplayRawEventPayload.rawEvent":
+		if e.ComplexityRoot.ReplayRawEventPayload.RawEvent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayRawEventPayload.RawEvent(childComplexity), true
+	case "ReplayRawEventPayload.userErrors":
+		if e.ComplexityRoot.ReplayRawEventPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplayRawEventPayload.UserErrors(childComplexity), true
+
 	case "RevokeApiTokenPayload.apiToken":
 		if e.ComplexityRoot.RevokeApiTokenPayload.APIToken == nil {
 			break
@@ -1959,6 +2144,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetConversationStatusPayload.UserErrors(childComplexity), true
+
+	case "SplitIdentityPayload.customer":
+		if e.ComplexityRoot.SplitIdentityPayload.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SplitIdentityPayload.Customer(childComplexity), true
+	case "SplitIdentityPayload.userErrors":
+		if e.ComplexityRoot.SplitIdentityPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SplitIdentityPayload.UserErrors(childComplexity), true
 
 	case "StartConversationPayload.conversation":
 		if e.ComplexityRoot.StartConversationPayload.Conversation == nil {
@@ -2523,9 +2721,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MergeCustomersInput", ec.unmarshalInputMergeCustomersInput),
 			graphql.NewInputUnmarshaler("MessageFilter", ec.unmarshalInputMessageFilter),
 			graphql.NewInputUnmarshaler("MessageOrder", ec.unmarshalInputMessageOrder),
+			graphql.NewInputUnmarshaler("RawEventFilter", ec.unmarshalInputRawEventFilter),
+			graphql.NewInputUnmarshaler("ReplayRawEventInput", ec.unmarshalInputReplayRawEventInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("SendMessageInput", ec.unmarshalInputSendMessageInput),
 			graphql.NewInputUnmarshaler("SetConversationStatusInput", ec.unmarshalInputSetConversationStatusInput),
+			graphql.NewInputUnmarshaler("SplitIdentityInput", ec.unmarshalInputSplitIdentityInput),
 			graphql.NewInputUnmarshaler("StartConversationInput", ec.unmarshalInputStartConversationInput),
 			graphql.NewInputUnmarshaler("TeamFilter", ec.unmarshalInputTeamFilter),
 			graphql.NewInputUnmarshaler("TeamOrder", ec.unmarshalInputTeamOrder),
@@ -3158,6 +3359,64 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_RawEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RawEvent_id(ctx, field)
+	case "channel":
+		return ec.fieldContext_RawEvent_channel(ctx, field)
+	case "externalId":
+		return ec.fieldContext_RawEvent_externalId(ctx, field)
+	case "status":
+		return ec.fieldContext_RawEvent_status(ctx, field)
+	case "error":
+		return ec.fieldContext_RawEvent_error(ctx, field)
+	case "payload":
+		return ec.fieldContext_RawEvent_payload(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_RawEvent_receivedAt(ctx, field)
+	case "message":
+		return ec.fieldContext_RawEvent_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_RawEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_RawEventConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_RawEventConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_RawEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_RawEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_RawEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_RawEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_RawEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplayRawEventPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rawEvent":
+		return ec.fieldContext_ReplayRawEventPayload_rawEvent(ctx, field)
+	case "message":
+		return ec.fieldContext_ReplayRawEventPayload_message(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ReplayRawEventPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplayRawEventPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RevokeApiTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "apiToken":
@@ -3186,6 +3445,16 @@ func (ec *executionContext) childFields_SetConversationStatusPayload(ctx context
 		return ec.fieldContext_SetConversationStatusPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetConversationStatusPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SplitIdentityPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_SplitIdentityPayload_customer(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SplitIdentityPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SplitIdentityPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_StartConversationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3860,6 +4129,20 @@ func (ec *executionContext) field_Mutation_mergeCustomers_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_replayRawEvent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.ReplayRawEventInput, error) {
+			return ec.unmarshalNReplayRawEventInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐReplayRawEventInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3894,6 +4177,20 @@ func (ec *executionContext) field_Mutation_setConversationStatus_args(ctx contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (models.SetConversationStatusInput, error) {
 			return ec.unmarshalNSetConversationStatusInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐSetConversationStatusInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_splitIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.SplitIdentityInput, error) {
+			return ec.unmarshalNSplitIdentityInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐSplitIdentityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4341,6 +4638,52 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_rawEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*models.RawEventFilter, error) {
+			return ec.unmarshalORawEventFilter2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
 	return args, nil
 }
 
@@ -9205,6 +9548,50 @@ func (ec *executionContext) fieldContext_Mutation_testChannel(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_replayRawEvent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replayRawEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplayRawEvent(ctx, fc.Args["input"].(models.ReplayRawEventInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ReplayRawEventPayload) graphql.Marshaler {
+			return ec.marshalNReplayRawEventPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐReplayRawEventPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replayRawEvent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplayRawEventPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replayRawEvent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_startConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9551,6 +9938,50 @@ func (ec *executionContext) fieldContext_Mutation_mergeCustomers(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_mergeCustomers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_splitIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_splitIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SplitIdentity(ctx, fc.Args["input"].(models.SplitIdentityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.SplitIdentityPayload) graphql.Marshaler {
+			return ec.marshalNSplitIdentityPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐSplitIdentityPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_splitIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SplitIdentityPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_splitIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10209,6 +10640,50 @@ func (ec *executionContext) fieldContext_Query_channels(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_rawEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_rawEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RawEvents(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*models.RawEventFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.RawEventConnection) graphql.Marshaler {
+			return ec.marshalNRawEventConnection2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_rawEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_rawEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_conversations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10593,6 +11068,524 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RawEvent_id(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, true, false, "ID")
+}
+
+func (ec *executionContext) _RawEvent_channel(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_RawEvent_channel(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Channel) graphql.Marshaler {
+			return ec.marshalNChannel2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_RawEvent_channel(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (any, error) {
+	resolver := ec.Resolvers.RawEvent()
+	if batch, ok := graphql.BatchParentsFor[*models.RawEvent](ctx, "RawEvent"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Channel(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Channel](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"RawEvent.channel",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Channel(ctx, []*models.RawEvent{obj})
+	return graphql.ResolveBatchSingleResult[*models.Channel](
+		ctx,
+		results,
+		err,
+		"RawEvent.channel",
+	)
+}
+
+func (ec *executionContext) _RawEvent_externalId(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_externalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExternalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_externalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawEvent_status(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.RawEventStatus) graphql.Marshaler {
+			return ec.marshalNRawEventStatus2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, false, false, "RawEventStatus")
+}
+
+func (ec *executionContext) _RawEvent_error(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawEvent_payload(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_payload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayloadText(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, true, false, "String")
+}
+
+func (ec *executionContext) _RawEvent_receivedAt(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RawEvent_message(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEvent_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_RawEvent_message(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RawEvent_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_RawEvent_message(ctx context.Context, field graphql.CollectedField, obj *models.RawEvent) (any, error) {
+	resolver := ec.Resolvers.RawEvent()
+	if batch, ok := graphql.BatchParentsFor[*models.RawEvent](ctx, "RawEvent"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Message(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Message](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"RawEvent.message",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Message(ctx, []*models.RawEvent{obj})
+	return graphql.ResolveBatchSingleResult[*models.Message](
+		ctx,
+		results,
+		err,
+		"RawEvent.message",
+	)
+}
+
+func (ec *executionContext) _RawEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *models.RawEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.RawEventEdge) graphql.Marshaler {
+			return ec.marshalNRawEventEdge2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *models.RawEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.RawEvent) graphql.Marshaler {
+			return ec.marshalNRawEvent2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *models.RawEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawEventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *models.RawEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEventConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RawEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *models.RawEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawEventEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *models.RawEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.RawEvent) graphql.Marshaler {
+			return ec.marshalNRawEvent2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplayRawEventPayload_rawEvent(ctx context.Context, field graphql.CollectedField, obj *models.ReplayRawEventPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayRawEventPayload_rawEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RawEvent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.RawEvent) graphql.Marshaler {
+			return ec.marshalORawEvent2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEvent(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayRawEventPayload_rawEvent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplayRawEventPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplayRawEventPayload_message(ctx context.Context, field graphql.CollectedField, obj *models.ReplayRawEventPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayRawEventPayload_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayRawEventPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplayRawEventPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplayRawEventPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.ReplayRawEventPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplayRawEventPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplayRawEventPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplayRawEventPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RevokeApiTokenPayload_apiToken(ctx context.Context, field graphql.CollectedField, obj *models.RevokeAPITokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10775,6 +11768,70 @@ func (ec *executionContext) _SetConversationStatusPayload_userErrors(ctx context
 func (ec *executionContext) fieldContext_SetConversationStatusPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SetConversationStatusPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SplitIdentityPayload_customer(ctx context.Context, field graphql.CollectedField, obj *models.SplitIdentityPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SplitIdentityPayload_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Customer) graphql.Marshaler {
+			return ec.marshalOCustomer2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCustomer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SplitIdentityPayload_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SplitIdentityPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SplitIdentityPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.SplitIdentityPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SplitIdentityPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SplitIdentityPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SplitIdentityPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -15632,6 +16689,97 @@ func UnmarshalMessageOrder(ctx context.Context, raw any) (models.MessageOrder, e
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRawEventFilter(ctx context.Context, obj any) (models.RawEventFilter, error) {
+	var it models.RawEventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"channelId", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalORawEventStatus2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRawEventFilter unmarshals raw into the RawEventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRawEventFilter(ctx context.Context, raw any) (models.RawEventFilter, error) {
+	var out models.RawEventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RawEventFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReplayRawEventInput(ctx context.Context, obj any) (models.ReplayRawEventInput, error) {
+	var it models.ReplayRawEventInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReplayRawEventInput unmarshals raw into the ReplayRawEventInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReplayRawEventInput(ctx context.Context, raw any) (models.ReplayRawEventInput, error) {
+	var out models.ReplayRawEventInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReplayRawEventInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRevokeApiTokenInput(ctx context.Context, obj any) (models.RevokeAPITokenInput, error) {
 	var it models.RevokeAPITokenInput
 	if obj == nil {
@@ -15783,6 +16931,55 @@ func (ec *executionContext) unmarshalInputSetConversationStatusInput(ctx context
 func UnmarshalSetConversationStatusInput(ctx context.Context, raw any) (models.SetConversationStatusInput, error) {
 	var out models.SetConversationStatusInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetConversationStatusInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSplitIdentityInput(ctx context.Context, obj any) (models.SplitIdentityInput, error) {
+	var it models.SplitIdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"identityId", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "identityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSplitIdentityInput unmarshals raw into the SplitIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSplitIdentityInput(ctx context.Context, raw any) (models.SplitIdentityInput, error) {
+	var out models.SplitIdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SplitIdentityInput", raw, &out)
 	return out, err
 }
 
@@ -16549,6 +17746,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Team(ctx, sel, obj)
+	case *models.RawEvent:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._RawEvent(ctx, sel, obj)
 	case *models.Message:
 		if obj == nil {
 			return graphql.Null
@@ -18302,6 +19504,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "replayRawEvent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replayRawEvent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "startConversation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_startConversation(ctx, field)
@@ -18354,6 +19563,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "mergeCustomers":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_mergeCustomers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "splitIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_splitIdentity(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18528,6 +19744,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_channels(ctx, field)
 				})
+		case "rawEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_rawEvents(ctx, field)
+				})
 		case "conversations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -18583,6 +19805,205 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawEventImplementors = []string{"RawEvent", "Node"}
+
+func (ec *executionContext) _RawEvent(ctx context.Context, sel ast.SelectionSet, obj *models.RawEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawEvent")
+		case "id":
+			out.Values[i] = ec._RawEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RawEvent_channel(ctx, field, obj)
+				})
+		case "externalId":
+			out.Values[i] = ec._RawEvent_externalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._RawEvent_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._RawEvent_error(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "payload":
+			out.Values[i] = ec._RawEvent_payload(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._RawEvent_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RawEvent_message(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawEventConnectionImplementors = []string{"RawEventConnection"}
+
+func (ec *executionContext) _RawEventConnection(ctx context.Context, sel ast.SelectionSet, obj *models.RawEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawEventConnection")
+		case "edges":
+			out.Values[i] = ec._RawEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._RawEventConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._RawEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._RawEventConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawEventEdgeImplementors = []string{"RawEventEdge"}
+
+func (ec *executionContext) _RawEventEdge(ctx context.Context, sel ast.SelectionSet, obj *models.RawEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawEventEdge")
+		case "cursor":
+			out.Values[i] = ec._RawEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._RawEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replayRawEventPayloadImplementors = []string{"ReplayRawEventPayload"}
+
+func (ec *executionContext) _ReplayRawEventPayload(ctx context.Context, sel ast.SelectionSet, obj *models.ReplayRawEventPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replayRawEventPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplayRawEventPayload")
+		case "rawEvent":
+			out.Values[i] = ec._ReplayRawEventPayload_rawEvent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ReplayRawEventPayload_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ReplayRawEventPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18695,6 +20116,44 @@ func (ec *executionContext) _SetConversationStatusPayload(ctx context.Context, s
 			}
 		case "userErrors":
 			out.Values[i] = ec._SetConversationStatusPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var splitIdentityPayloadImplementors = []string{"SplitIdentityPayload"}
+
+func (ec *executionContext) _SplitIdentityPayload(ctx context.Context, sel ast.SelectionSet, obj *models.SplitIdentityPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, splitIdentityPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SplitIdentityPayload")
+		case "customer":
+			out.Values[i] = ec._SplitIdentityPayload_customer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SplitIdentityPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20784,6 +22243,8 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 		batchIdxMapTicket := map[int]int{}
 		var batchItemsTeam []*models.Team
 		batchIdxMapTeam := map[int]int{}
+		var batchItemsRawEvent []*models.RawEvent
+		batchIdxMapRawEvent := map[int]int{}
 		var batchItemsMessage []*models.Message
 		batchIdxMapMessage := map[int]int{}
 		var batchItemsIdentity []*models.Identity
@@ -20807,6 +22268,9 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 			case *models.Team:
 				batchIdxMapTeam[i] = len(batchItemsTeam)
 				batchItemsTeam = append(batchItemsTeam, concrete)
+			case *models.RawEvent:
+				batchIdxMapRawEvent[i] = len(batchItemsRawEvent)
+				batchItemsRawEvent = append(batchItemsRawEvent, concrete)
 			case *models.Message:
 				batchIdxMapMessage[i] = len(batchItemsMessage)
 				batchItemsMessage = append(batchItemsMessage, concrete)
@@ -20835,6 +22299,9 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 		}
 		if len(batchItemsTeam) > 0 {
 			ctx = graphql.WithBatchParents(ctx, "Team", batchItemsTeam, batchIdxMapTeam)
+		}
+		if len(batchItemsRawEvent) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "RawEvent", batchItemsRawEvent, batchIdxMapRawEvent)
 		}
 		if len(batchItemsMessage) > 0 {
 			ctx = graphql.WithBatchParents(ctx, "Message", batchItemsMessage, batchIdxMapMessage)
@@ -20890,6 +22357,86 @@ func (ec *executionContext) unmarshalNPriority2githubᚗcomᚋkefuhubᚋkefuhub�
 
 func (ec *executionContext) marshalNPriority2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐPriority(ctx context.Context, sel ast.SelectionSet, v models.Priority) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNRawEvent2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.RawEvent) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "RawEvent", v, nil)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRawEvent2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRawEvent2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEvent(ctx context.Context, sel ast.SelectionSet, v *models.RawEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RawEvent!")
+		return graphql.Null
+	}
+	return ec._RawEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRawEventConnection2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventConnection(ctx context.Context, sel ast.SelectionSet, v *models.RawEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RawEventConnection!")
+		return graphql.Null
+	}
+	return ec._RawEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRawEventEdge2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.RawEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRawEventEdge2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRawEventEdge2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventEdge(ctx context.Context, sel ast.SelectionSet, v *models.RawEventEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RawEventEdge!")
+		return graphql.Null
+	}
+	return ec._RawEventEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRawEventStatus2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx context.Context, v any) (models.RawEventStatus, error) {
+	var res models.RawEventStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRawEventStatus2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx context.Context, sel ast.SelectionSet, v models.RawEventStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReplayRawEventInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐReplayRawEventInput(ctx context.Context, v any) (models.ReplayRawEventInput, error) {
+	res, err := ec.unmarshalInputReplayRawEventInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplayRawEventPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐReplayRawEventPayload(ctx context.Context, sel ast.SelectionSet, v *models.ReplayRawEventPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplayRawEventPayload!")
+		return graphql.Null
+	}
+	return ec._ReplayRawEventPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRevokeApiTokenInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRevokeAPITokenInput(ctx context.Context, v any) (models.RevokeAPITokenInput, error) {
@@ -20949,6 +22496,19 @@ func (ec *executionContext) marshalNSetConversationStatusPayload2ᚖgithubᚗcom
 		return graphql.Null
 	}
 	return ec._SetConversationStatusPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSplitIdentityInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐSplitIdentityInput(ctx context.Context, v any) (models.SplitIdentityInput, error) {
+	res, err := ec.unmarshalInputSplitIdentityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSplitIdentityPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐSplitIdentityPayload(ctx context.Context, sel ast.SelectionSet, v *models.SplitIdentityPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SplitIdentityPayload!")
+		return graphql.Null
+	}
+	return ec._SplitIdentityPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNStartConversationInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐStartConversationInput(ctx context.Context, v any) (models.StartConversationInput, error) {
@@ -21881,6 +23441,37 @@ func (ec *executionContext) unmarshalOPriority2ᚖgithubᚗcomᚋkefuhubᚋkefuh
 }
 
 func (ec *executionContext) marshalOPriority2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐPriority(ctx context.Context, sel ast.SelectionSet, v *models.Priority) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalORawEvent2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEvent(ctx context.Context, sel ast.SelectionSet, v *models.RawEvent) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RawEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORawEventFilter2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventFilter(ctx context.Context, v any) (*models.RawEventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRawEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORawEventStatus2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx context.Context, v any) (*models.RawEventStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.RawEventStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORawEventStatus2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐRawEventStatus(ctx context.Context, sel ast.SelectionSet, v *models.RawEventStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -15,13 +15,6 @@ import (
 	"github.com/kefuhub/kefuhub/store"
 )
 
-// Raw event statuses.
-const (
-	RawStored    = "STORED"    // kept, became a message or event
-	RawDuplicate = "DUPLICATE" // the platform sent it before
-	RawFailed    = "FAILED"    // could not be processed; replay after a fix
-)
-
 // IngestResult says what became of a webhook's events.
 type IngestResult struct {
 	Messages   []*models.Message
@@ -97,12 +90,12 @@ func (h *Hub) publishConversations(tx *gorm.DB, p Principal, msgs []*models.Mess
 func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connectors.InboundEvent) (*models.Message, bool, error) {
 	now := h.now()
 	raw := &models.RawEvent{TenantID: p.TenantID, ChannelID: ch.ID, ExternalID: clip(e.ExternalID, 191),
-		Payload: e.Raw, Status: RawStored, ReceivedAt: now}
+		Payload: e.Raw, Status: models.RawStored, ReceivedAt: now}
 	var existing models.Message
 	err := tx.Where("channel_id = ? AND external_id = ?", ch.ID, raw.ExternalID).Take(&existing).Error
 	switch {
 	case err == nil:
-		raw.Status, raw.MessageID = RawDuplicate, &existing.ID
+		raw.Status, raw.MessageID = models.RawDuplicate, &existing.ID
 		return nil, true, tx.Create(raw).Error
 	case !store.IsNotFound(err):
 		return nil, false, err

@@ -151,3 +151,53 @@ func TestSyncChannel(t *testing.T) {
 		})
 	}
 }
+
+// DecodeRaw reads a stored event: the raw payload is the sender's id.
+func (f *feed) DecodeRaw(raw []byte) ([]connectors.InboundEvent, error) {
+	return []connectors.InboundEvent{{ExternalID: "replayed-1", Kind: connectors.KindMessage,
+		Sender: connectors.Sender{ExternalID: string(raw)}, Text: "重放", Raw: raw}}, nil
+}
+
+// TestFailedEventsAreKeptAndReplayed: an event that cannot be processed is
+// kept as FAILED (nothing accepted is lost) and an admin's replay stores it.
+func TestFailedEventsAreKeptAndReplayed(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			f := &feed{page: 10}
+			h, ch := feedHub(t, eng.URL(t), f)
+			ctx := context.Background()
+			// No sender id: the hub cannot file it under a customer.
+			bad := []connectors.InboundEvent{{ExternalID: "replayed-1", Kind: connectors.KindMessage, Text: "?", Raw: []byte("buyer-9")}}
+			_, err := h.Ingest(ctx, ch, bad)
+			if err == nil {
+				t.Fatal("an event without a sender was ingested")
+			}
+			if err := h.RecordFailed(ctx, ch, bad, err); err != nil {
+				t.Fatal(err)
+			}
+			var raw models.RawEvent
+			if err := h.Store().DB.Where("status = ?", models.RawFailed).Take(&raw).Error; err != nil {
+				t.Fatalf("failed event not kept: %v", err)
+			}
+			if raw.Error == "" || string(raw.Payload) != "buyer-9" {
+				t.Errorf("kept event: %+v", raw)
+			}
+			if n := countMessages(t, h); n != 0 {
+				t.Fatalf("a failed event stored %d messages", n)
+			}
+			admin := hub.WithPrincipal(ctx, hub.System(ch.TenantID))
+			got, msg, err := h.ReplayRawEvent(admin, raw.GlobalID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != models.RawStored || msg == nil || msg.Text != "重放" || got.MessageID == nil || *got.MessageID != msg.ID {
+				t.Fatalf("replay: %+v, message %+v", got, msg)
+			}
+			// Another tenant's admin cannot see or replay it.
+			other := hub.WithPrincipal(ctx, hub.System(ch.TenantID+1000))
+			if _, _, err := h.ReplayRawEvent(other, raw.GlobalID()); hub.CodeOf(err) != hub.CodeNotFound {
+				t.Errorf("another tenant replayed the event: %v", err)
+			}
+		})
+	}
+}

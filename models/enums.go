@@ -189,3 +189,16 @@ func (e *TicketStatus) UnmarshalGQL(v any) error   { return unmarshalEnum(v, All
 func (e TicketStatus) MarshalGQL(w io.Writer)      { marshalEnum(w, e) }
 func (e *ActorType) UnmarshalGQL(v any) error      { return unmarshalEnum(v, AllActorTypes, e) }
 func (e ActorType) MarshalGQL(w io.Writer)         { marshalEnum(w, e) }
+
+type RawEventStatus string
+
+const (
+	RawStored    RawEventStatus = "STORED"
+	RawDuplicate RawEventStatus = "DUPLICATE"
+	RawFailed    RawEventStatus = "FAILED"
+)
+
+var AllRawEventStatuses = []RawEventStatus{RawStored, RawDuplicate, RawFailed}
+
+func (e *RawEventStatus) UnmarshalGQL(v any) error { return unmarshalEnum(v, AllRawEventStatuses, e) }
+func (e RawEventStatus) MarshalGQL(w io.Writer)    { marshalEnum(w, e) }

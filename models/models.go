@@ -4,6 +4,7 @@ package models
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -261,19 +262,22 @@ type Counter struct {
 // RawEvent is an inbound platform event exactly as it arrived, kept so
 // that an admin can see what a platform sent and replay it after a fix.
 type RawEvent struct {
-	ID         uint64    `gorm:"primaryKey"`
-	TenantID   uint64    `gorm:"not null;index:ix_raw_events_tenant,priority:1"`
-	ChannelID  uint64    `gorm:"not null;index"`
-	ExternalID string    `gorm:"size:191;not null;default:''"`
-	Payload    []byte    `gorm:"type:mediumblob"`
-	Status     string    `gorm:"size:16;not null"`
-	Error      string    `gorm:"size:1000;not null;default:''"`
-	ReceivedAt time.Time `gorm:"not null"`
+	ID         uint64         `gorm:"primaryKey"`
+	TenantID   uint64         `gorm:"not null;index:ix_raw_events_tenant,priority:1"`
+	ChannelID  uint64         `gorm:"not null;index"`
+	ExternalID string         `gorm:"size:191;not null;default:''"`
+	Payload    []byte         `gorm:"type:mediumblob"`
+	Status     RawEventStatus `gorm:"size:16;not null"`
+	Error      string         `gorm:"size:1000;not null;default:''"`
+	ReceivedAt time.Time      `gorm:"not null"`
 	// MessageID is the message the event became, if any.
 	MessageID *uint64 ``
 }
 
 func (r *RawEvent) GlobalID() string { return EncodeID(TypeRawEvent, r.ID) }
+
+// PayloadText is the payload as text, for people to read.
+func (r *RawEvent) PayloadText() string { return strings.ToValidUTF8(string(r.Payload), "\uFFFD") }
 
 // Delivery is one outbound effect waiting for, or done by, the dispatcher:
 // written in the same transaction as the change that causes it (outbox),

@@ -311,6 +311,34 @@ type PageInfo struct {
 type Query struct {
 }
 
+type RawEventConnection struct {
+	Edges      []*RawEventEdge `json:"edges"`
+	Nodes      []*RawEvent     `json:"nodes"`
+	PageInfo   *PageInfo       `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+type RawEventEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *RawEvent `json:"node"`
+}
+
+type RawEventFilter struct {
+	ChannelID *string         `json:"channelId,omitempty"`
+	Status    *RawEventStatus `json:"status,omitempty"`
+}
+
+type ReplayRawEventInput struct {
+	ID string `json:"id"`
+}
+
+type ReplayRawEventPayload struct {
+	RawEvent *RawEvent `json:"rawEvent,omitempty"`
+	// The message the replay stored (null when the event was already stored).
+	Message    *Message     `json:"message,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type RevokeAPITokenInput struct {
 	ID string `json:"id"`
 }
@@ -341,6 +369,19 @@ type SetConversationStatusInput struct {
 type SetConversationStatusPayload struct {
 	Conversation *Conversation `json:"conversation,omitempty"`
 	UserErrors   []*UserError  `json:"userErrors"`
+}
+
+type SplitIdentityInput struct {
+	// The identity to move to a customer of its own.
+	IdentityID string `json:"identityId"`
+	// The new customer's name (default: the identity's display name).
+	Name *string `json:"name,omitempty"`
+}
+
+type SplitIdentityPayload struct {
+	// The new customer, with the identity and its channel's conversations.
+	Customer   *Customer    `json:"customer,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
 }
 
 type StartConversationInput struct {

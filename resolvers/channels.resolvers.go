@@ -60,6 +60,12 @@ func (r *mutationResolver) TestChannel(ctx context.Context, input models.TestCha
 	return payload, err
 }
 
+func (r *mutationResolver) ReplayRawEvent(ctx context.Context, input models.ReplayRawEventInput) (*models.ReplayRawEventPayload, error) {
+	raw, msg, err := r.Hub.ReplayRawEvent(ctx, input.ID)
+	ue, err := userErrors(err)
+	return &models.ReplayRawEventPayload{RawEvent: raw, Message: msg, UserErrors: ue}, err
+}
+
 func (r *queryResolver) Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error) {
 	page, err := r.Hub.Channels(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
 	if err != nil {
@@ -73,6 +79,32 @@ func (r *queryResolver) Channels(ctx context.Context, first *int, after *string,
 	}, nil
 }
 
+func (r *queryResolver) RawEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) (*models.RawEventConnection, error) {
+	page, err := r.Hub.RawEvents(ctx, pageArgs(ctx, first, after, last, before), filter)
+	if err != nil {
+		return nil, err
+	}
+	return &models.RawEventConnection{
+		Edges: edges(page, func(c string, n *models.RawEvent) *models.RawEventEdge {
+			return &models.RawEventEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
+}
+
+func (r *rawEventResolver) Channel(ctx context.Context, objs []*models.RawEvent) ([]*models.Channel, error) {
+	return batchOne(ctx, objs, func(e *models.RawEvent) uint64 { return e.ChannelID }, r.channels)
+}
+
+func (r *rawEventResolver) Message(ctx context.Context, objs []*models.RawEvent) ([]*models.Message, error) {
+	return batchOpt(ctx, objs, func(e *models.RawEvent) *uint64 { return e.MessageID }, r.messages)
+}
+
 func (r *Resolver) Channel() graph.ChannelResolver { return &channelResolver{r} }
 
-type channelResolver struct{ *Resolver }
+func (r *Resolver) RawEvent() graph.RawEventResolver { return &rawEventResolver{r} }
+
+type (
+	channelResolver  struct{ *Resolver }
+	rawEventResolver struct{ *Resolver }
+)

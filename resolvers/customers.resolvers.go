@@ -62,6 +62,12 @@ func (r *mutationResolver) MergeCustomers(ctx context.Context, input models.Merg
 	return &models.MergeCustomersPayload{Customer: c, UserErrors: ue}, err
 }
 
+func (r *mutationResolver) SplitIdentity(ctx context.Context, input models.SplitIdentityInput) (*models.SplitIdentityPayload, error) {
+	c, err := r.Hub.SplitIdentity(ctx, input)
+	ue, err := userErrors(err)
+	return &models.SplitIdentityPayload{Customer: c, UserErrors: ue}, err
+}
+
 func (r *queryResolver) Customers(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) (*models.CustomerConnection, error) {
 	page, err := r.Hub.Customers(ctx, pageArgs(ctx, first, after, last, before), filter, orderBy)
 	if err != nil {

@@ -81,6 +81,7 @@ type channel struct {
 var (
 	_ connectors.Channel         = (*channel)(nil)
 	_ connectors.WebhookReceiver = (*channel)(nil)
+	_ connectors.RawDecoder      = (*channel)(nil)
 )
 
 // New builds an APP channel from its settings.
@@ -301,3 +302,6 @@ func (c *channel) Test(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DecodeRaw decodes a stored event again, for replays.
+func (c *channel) DecodeRaw(raw []byte) ([]connectors.InboundEvent, error) { return Decode(raw) }

@@ -252,12 +252,17 @@ func (c *channel) Send(ctx context.Context, msg connectors.OutboundMessage) (con
 		SetHeader(signing.HeaderTimestamp, h.Get(signing.HeaderTimestamp)).
 		SetHeader(signing.HeaderSignature, h.Get(signing.HeaderSignature)).
 		SetBody(body).
-		SetResult(&out).
 		Post(c.replyURL)
 	if err != nil {
 		return connectors.SendResult{}, &connectors.RetryableError{Err: fmt.Errorf("app: send: %w", err)}
 	}
-	return connectors.SendResult{ExternalID: out.MessageID}, classify(resp)
+	if err := classify(resp); err != nil {
+		return connectors.SendResult{}, err
+	}
+	// The message id is optional, and backends do not always label their
+	// JSON: read it whatever the content type says.
+	_ = json.Unmarshal(resp.Body(), &out)
+	return connectors.SendResult{ExternalID: out.MessageID}, nil
 }
 
 // classify maps the backend's answer: 2xx delivered, 408/429/5xx retry

@@ -31,6 +31,7 @@ import (
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
+	"github.com/kefuhub/kefuhub/models"
 	"github.com/kefuhub/kefuhub/store"
 )
 
@@ -140,7 +141,12 @@ func open(ctx context.Context, cfg config, stderr io.Writer) (*app, error) {
 		return nil, err
 	}
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: newRegistry(), PublicURL: cfg.str("public-url")})
+		Connectors: newRegistry(), PublicURL: cfg.str("public-url"),
+		BaseURLs: map[models.ChannelKind]string{
+			models.ChannelWeComKF:  cfg.str("wecom-api-base"),
+			models.ChannelWeChatOA: cfg.str("wechat-api-base"),
+			models.ChannelTaobao:   cfg.str("taobao-gateway"),
+		}})
 	if err != nil {
 		_ = st.Close()
 		return nil, err

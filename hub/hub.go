@@ -17,6 +17,7 @@ import (
 
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/hub/secret"
+	"github.com/kefuhub/kefuhub/models"
 	"github.com/kefuhub/kefuhub/store"
 )
 
@@ -31,6 +32,7 @@ type Hub struct {
 	tokens *tokenCache
 	// connectors build the platform side of channels.
 	connectors *connectors.Registry
+	baseURLs   map[models.ChannelKind]string
 	publicURL  string
 	httpClient *http.Client
 	dispatch   *dispatcher
@@ -63,6 +65,9 @@ type Config struct {
 	PublicURL string
 	// HTTPClient calls the platforms (default: 15 s timeout).
 	HTTPClient *http.Client
+	// BaseURLs override platform API hosts by channel kind (private
+	// deployments, proxies, fakes); missing kinds use the public hosts.
+	BaseURLs map[models.ChannelKind]string
 	// Relay shares committed changes with the subscribers of other replicas
 	// through the database. Nil means on for MySQL, off for SQLite.
 	Relay *bool
@@ -95,6 +100,7 @@ func New(cfg Config) (*Hub, error) {
 		tokens:     newTokenCache(5 * time.Second),
 		origin:     newOrigin(),
 		connectors: cfg.Connectors,
+		baseURLs:   cfg.BaseURLs,
 		publicURL:  cfg.PublicURL,
 		httpClient: cfg.HTTPClient,
 		relayed:    cfg.Store.Engine == store.EngineMySQL,

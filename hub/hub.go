@@ -38,6 +38,9 @@ type Hub struct {
 	dispatch   *dispatcher
 	rejections sync.Map // channel id → *atomic.Int64 webhooks refused
 	syncLocks  syncLocks
+	// ingestQueue feeds the group committer of webhook ingests (nil: each
+	// ingest commits on its own).
+	ingestQueue chan *ingestReq
 	// background work (syncs after callbacks, polling) stops with bgCtx.
 	bgCtx      context.Context
 	bgCancel   context.CancelFunc
@@ -106,6 +109,7 @@ func New(cfg Config) (*Hub, error) {
 		relayed:    cfg.Store.Engine == store.EngineMySQL,
 	}
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
+	h.startGroupCommit()
 	if cfg.Relay != nil {
 		h.relayed = *cfg.Relay
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,34 +27,27 @@ type IngestResult struct {
 // one transaction, deduplicated on the platform's id. It returns once
 // everything is committed, so the platform may be acknowledged.
 func (h *Hub) Ingest(ctx context.Context, ch *models.Channel, events []connectors.InboundEvent) (*IngestResult, error) {
+	if h.ingestQueue != nil {
+		return h.ingestGrouped(ctx, ch, events)
+	}
 	return h.ingest(ctx, ch, events, nil)
 }
 
-// ingest is Ingest that also moves a fetch cursor in the same transaction.
+// ingest is Ingest in a transaction of its own, which may also move a
+// fetch cursor.
 func (h *Hub) ingest(ctx context.Context, ch *models.Channel, events []connectors.InboundEvent, mv *cursorMove) (*IngestResult, error) {
 	p := System(ch.TenantID)
 	var res *IngestResult
 	for attempt := 0; ; attempt++ {
 		res = &IngestResult{}
 		err := h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
-			for i := range events {
-				m, dup, err := h.ingestOne(tx, p, ch, &events[i])
-				if err != nil {
-					return err
-				}
-				if dup {
-					res.Duplicates++
-					continue
-				}
-				res.Messages = append(res.Messages, m)
-				ev.add(Event{TenantID: p.TenantID, Message: m})
+			if err := h.ingestEvents(tx, ch, events, res, ev); err != nil {
+				return err
 			}
 			if mv != nil {
-				if err := h.moveCursor(tx, ch, mv); err != nil {
-					return err
-				}
+				return h.moveCursor(tx, ch, mv)
 			}
-			return h.publishConversations(tx, p, res.Messages, ev)
+			return nil
 		})
 		// Two first messages of one new customer, racing on another replica,
 		// both create the identity: the loser retries and finds it.
@@ -70,24 +64,36 @@ func (h *Hub) ingest(ctx context.Context, ch *models.Channel, events []connector
 	}
 }
 
-func (h *Hub) publishConversations(tx *gorm.DB, p Principal, msgs []*models.Message, ev *pending) error {
-	seen := map[uint64]bool{}
-	for _, m := range msgs {
-		if seen[m.ConversationID] {
-			continue
-		}
-		seen[m.ConversationID] = true
-		conv := &models.Conversation{}
-		if err := tx.Where("id = ?", m.ConversationID).Take(conv).Error; err != nil {
+// ingestEvents stores events in tx and queues what subscribers should see.
+func (h *Hub) ingestEvents(tx *gorm.DB, ch *models.Channel, events []connectors.InboundEvent, res *IngestResult, ev *pending) error {
+	p := System(ch.TenantID)
+	var convs []*models.Conversation
+	for i := range events {
+		m, conv, err := h.ingestOne(tx, p, ch, &events[i])
+		if err != nil {
 			return err
 		}
-		ev.add(Event{TenantID: p.TenantID, Conversation: conv})
+		if m == nil {
+			res.Duplicates++
+			continue
+		}
+		res.Messages = append(res.Messages, m)
+		ev.add(Event{TenantID: p.TenantID, Message: m})
+		if i := slices.IndexFunc(convs, func(c *models.Conversation) bool { return c.ID == conv.ID }); i >= 0 {
+			convs[i] = conv
+		} else {
+			convs = append(convs, conv)
+		}
+	}
+	for _, c := range convs {
+		ev.add(Event{TenantID: p.TenantID, Conversation: c})
 	}
 	return nil
 }
 
-// ingestOne stores one event; dup reports a redelivery, which changes nothing.
-func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connectors.InboundEvent) (*models.Message, bool, error) {
+// ingestOne stores one event and returns the message and its conversation
+// as they now are; a redelivery changes nothing and returns no message.
+func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connectors.InboundEvent) (*models.Message, *models.Conversation, error) {
 	now := h.now()
 	raw := &models.RawEvent{TenantID: p.TenantID, ChannelID: ch.ID, ExternalID: clip(e.ExternalID, 191),
 		Payload: e.Raw, Status: models.RawStored, ReceivedAt: now}
@@ -96,17 +102,17 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 	switch {
 	case err == nil:
 		raw.Status, raw.MessageID = models.RawDuplicate, &existing.ID
-		return nil, true, tx.Create(raw).Error
+		return nil, nil, tx.Create(raw).Error
 	case !store.IsNotFound(err):
-		return nil, false, err
+		return nil, nil, err
 	}
 	cust, err := h.resolveIdentity(tx, p, ch, e.Sender)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	conv, err := h.openConversation(tx, p, ch, cust)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	// The message carries the time the customer sent it, when the platform
 	// says so and it is not in the future.
@@ -131,11 +137,11 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 		m.Attachments = []models.Attachment{}
 	}
 	if err := tx.Create(m).Error; err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	raw.MessageID = &m.ID
 	if err := tx.Create(raw).Error; err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	updates := map[string]any{"last_activity_at": now, "updated_at": now}
 	if e.Kind == connectors.KindMessage {
@@ -148,9 +154,20 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 		}
 	}
 	if err := tx.Model(&models.Conversation{}).Where("id = ?", conv.ID).Updates(updates).Error; err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return m, false, nil
+	// Keep the returned conversation as the row now is, for subscribers.
+	conv.LastActivityAt, conv.UpdatedAt = now, now
+	if e.Kind == connectors.KindMessage {
+		conv.LastMessageID, conv.LastMessageAt = &m.ID, &now
+		if conv.WaitingSince == nil {
+			conv.WaitingSince = &now
+		}
+		if conv.Status != models.ConversationOpen {
+			conv.Status, conv.SnoozedUntil = models.ConversationOpen, nil
+		}
+	}
+	return m, conv, nil
 }
 
 // resolveIdentity finds or creates the customer behind a sender. A new
@@ -162,13 +179,11 @@ func (h *Hub) resolveIdentity(tx *gorm.DB, p Principal, ch *models.Channel, s co
 	if extID == "" {
 		return nil, fmt.Errorf("event has no sender id")
 	}
-	var ident models.Identity
-	err := tx.Where("channel_id = ? AND external_id = ?", ch.ID, extID).Take(&ident).Error
+	cust := &models.Customer{}
+	err := tx.Table("customers").Select("customers.*").
+		Joins("JOIN identities ON identities.customer_id = customers.id").
+		Where("identities.channel_id = ? AND identities.external_id = ?", ch.ID, extID).Take(cust).Error
 	if err == nil {
-		cust := &models.Customer{}
-		if err := tx.Where("id = ?", ident.CustomerID).Take(cust).Error; err != nil {
-			return nil, err
-		}
 		// Follow merges: the identity belongs to the surviving customer.
 		for cust.MergedIntoID != nil {
 			next := &models.Customer{}
@@ -183,6 +198,7 @@ func (h *Hub) resolveIdentity(tx *gorm.DB, p Principal, ch *models.Channel, s co
 		return nil, err
 	}
 	now := h.now()
+	var ident models.Identity
 	phone, _ := cleanPhone("phone", nonEmpty(s.Phone))
 	email, _ := cleanOptEmail("email", nonEmpty(s.Email))
 	cust, reason, err := h.matchCustomer(tx, p, phone, email)
@@ -254,7 +270,9 @@ func (h *Hub) matchCustomer(tx *gorm.DB, p Principal, phone, email *string) (*mo
 // channel, or starts a new one.
 func (h *Hub) openConversation(tx *gorm.DB, p Principal, ch *models.Channel, cust *models.Customer) (*models.Conversation, error) {
 	conv := &models.Conversation{}
-	err := h.lockFor(tx).Where("tenant_id = ? AND customer_id = ? AND channel_id = ? AND status <> ?",
+	// The customer's own conversations are few: look them up by customer,
+	// with tenant and status as checks ("+"), not as index keys.
+	err := h.lockFor(tx).Where("+tenant_id = ? AND customer_id = ? AND +channel_id = ? AND +status <> ?",
 		p.TenantID, cust.ID, ch.ID, models.ConversationResolved).Order("id DESC").Take(conv).Error
 	if err == nil {
 		return conv, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -197,6 +198,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	a.hub.StartDispatcher(hub.DispatchConfig{})
+	a.hub.StartPolling()
 	opts := api.Options{Logger: a.log}
 	if opts.MaxBodyBytes, err = int64Setting(cfg, "max-body-bytes"); err != nil {
 		return err
@@ -228,6 +230,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newRegistry() *connectors.Registry {
 	return connectors.NewRegistry(
 		appchannel.Connector(),
+		taobao.Connector(),
 	)
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/taobao"
+	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -37,7 +39,16 @@ type env struct {
 	adminA, adminB string
 	tenantA        *models.Tenant
 	tenantB        *models.Tenant
+	// Fake platforms.
+	taobao *taobaofake.Server
 }
+
+// Credentials the fake platforms accept.
+const (
+	taobaoAppKey  = "12345678"
+	taobaoSecret  = "taobao-app-secret"
+	taobaoSession = "taobao-session-key"
+)
 
 // forEachEngine runs fn against a fresh kefuhub on SQLite and on MariaDB.
 func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
@@ -65,8 +76,14 @@ func newEnv(t *testing.T, url string) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := &env{t: t, store: st}
 	e.server = httptest.NewUnstartedServer(nil)
+	// Fake platforms, reached through the same base-URL settings as in
+	// production.
+	e.taobao = taobaofake.New(taobaoAppKey, taobaoSecret, taobaoSession)
+	t.Cleanup(e.taobao.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector()), PublicURL: "http://" + e.server.Listener.Addr().String()})
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector()),
+		BaseURLs:   map[models.ChannelKind]string{models.ChannelTaobao: e.taobao.GatewayURL()},
+		PublicURL:  "http://" + e.server.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}

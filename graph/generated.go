@@ -276,6 +276,7 @@ type ComplexityRoot struct {
 		ExternalID     func(childComplexity int) int
 		GlobalID       func(childComplexity int) int
 		IsPrivate      func(childComplexity int) int
+		Metadata       func(childComplexity int) int
 		SenderCustomer func(childComplexity int) int
 		SenderType     func(childComplexity int) int
 		SenderUser     func(childComplexity int) int
@@ -1529,6 +1530,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.IsPrivate(childComplexity), true
+	case "Message.metadata":
+		if e.ComplexityRoot.Message.Metadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Metadata(childComplexity), true
 	case "Message.senderCustomer":
 		if e.ComplexityRoot.Message.SenderCustomer == nil {
 			break
@@ -3315,6 +3322,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_deliveryError(ctx, field)
 	case "isPrivate":
 		return ec.fieldContext_Message_isPrivate(ctx, field)
+	case "metadata":
+		return ec.fieldContext_Message_metadata(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Message_createdAt(ctx, field)
 	}
@@ -9173,6 +9182,29 @@ func (ec *executionContext) _Message_isPrivate(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Message_isPrivate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Message", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Message_metadata(ctx context.Context, field graphql.CollectedField, obj *models.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSON2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _Message_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Message) (ret graphql.Marshaler) {
@@ -19347,6 +19379,11 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 		case "isPrivate":
 			out.Values[i] = ec._Message_isPrivate(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "metadata":
+			out.Values[i] = ec._Message_metadata(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":

@@ -126,6 +126,7 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 		Direction: models.DirectionInbound, SenderType: models.SenderCustomer, SenderCustomerID: &cust.ID,
 		Text: clipRunes(e.Text, 20000), ContentType: firstNonEmpty(e.ContentType, "text/plain"),
 		Attachments: e.Attachments, ExternalID: &extID, DeliveryStatus: models.DeliveryNone, CreatedAt: sentAt,
+		Metadata: e.Context,
 	}
 	if e.Kind == connectors.KindEvent {
 		m.SenderType, m.ContentType = models.SenderSystem, "application/vnd.kefuhub.event+"+clip(e.EventType, 40)

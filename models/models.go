@@ -181,7 +181,10 @@ type Message struct {
 	DeliveryStatus DeliveryStatus `gorm:"size:16;not null"`
 	DeliveryError  string         `gorm:"size:1000;not null;default:''"`
 	IsPrivate      bool           `gorm:"not null;default:false"`
-	CreatedAt      time.Time      `gorm:"not null"`
+	// Metadata carries platform facts about the message (the order of a
+	// Taobao refund, an email's threading headers).
+	Metadata  map[string]any `gorm:"serializer:json;type:mediumtext"`
+	CreatedAt time.Time      `gorm:"not null"`
 }
 
 func (m *Message) GlobalID() string { return EncodeID(TypeMessage, m.ID) }

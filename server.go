@@ -30,6 +30,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
+	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -231,6 +232,7 @@ func newRegistry() *connectors.Registry {
 	return connectors.NewRegistry(
 		appchannel.Connector(),
 		taobao.Connector(),
+		wecom.Connector(),
 	)
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
+	"github.com/kefuhub/kefuhub/connectors/wecom"
+	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -41,6 +43,7 @@ type env struct {
 	tenantB        *models.Tenant
 	// Fake platforms.
 	taobao *taobaofake.Server
+	wecom  *wecomfake.Server
 }
 
 // Credentials the fake platforms accept.
@@ -48,6 +51,8 @@ const (
 	taobaoAppKey  = "12345678"
 	taobaoSecret  = "taobao-app-secret"
 	taobaoSession = "taobao-session-key"
+	wecomCorpID   = "ww0123456789abcdef"
+	wecomSecret   = "wecom-kf-secret"
 )
 
 // forEachEngine runs fn against a fresh kefuhub on SQLite and on MariaDB.
@@ -80,10 +85,15 @@ func newEnv(t *testing.T, url string) *env {
 	// production.
 	e.taobao = taobaofake.New(taobaoAppKey, taobaoSecret, taobaoSession)
 	t.Cleanup(e.taobao.Close)
+	e.wecom = wecomfake.New(wecomCorpID, wecomSecret)
+	t.Cleanup(e.wecom.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector()),
-		BaseURLs:   map[models.ChannelKind]string{models.ChannelTaobao: e.taobao.GatewayURL()},
-		PublicURL:  "http://" + e.server.Listener.Addr().String()})
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector()),
+		BaseURLs: map[models.ChannelKind]string{
+			models.ChannelTaobao:  e.taobao.GatewayURL(),
+			models.ChannelWeComKF: e.wecom.URL,
+		},
+		PublicURL: "http://" + e.server.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@
 //	kefuhub tenant create  add a tenant with an admin token
 //	kefuhub token create   issue an API token for a user
 //	kefuhub seed           fill a tenant with demo data
+//	kefuhub demo           run against fake platforms with simulated customers
 //
 // Run `kefuhub -h` for every setting.
 package main
@@ -72,8 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCreate(ctx, args, stdout, stderr)
 	case "seed":
 		return seedCmd(ctx, args, stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (serve, migrate, tenant create, token create, seed)", cmd)
+	return fmt.Errorf("unknown command %q (serve, migrate, tenant create, token create, seed, demo)", cmd)
 }
 
 func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +234,85 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestDemo runs the demo briefly: simulated customers' messages arrive
+// through the fake platforms and become conversations.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-addr", addr, "-every", "50ms", "-log-level", "error"}, &out, io.Discard)
+	}()
+	var token string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if token == "" {
+			token = tokenRE.FindString(out.String())
+		}
+		if token != "" {
+			body, _ := json.Marshal(map[string]any{"query": "{ conversations { totalCount nodes { channel { kind } } } }"})
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				var r struct {
+					Data struct {
+						Conversations struct {
+							TotalCount int
+							Nodes      []struct{ Channel struct{ Kind string } }
+						}
+					}
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&r)
+				resp.Body.Close()
+				kinds := map[string]bool{}
+				for _, n := range r.Data.Conversations.Nodes {
+					kinds[n.Channel.Kind] = true
+				}
+				if len(kinds) == 3 {
+					break // conversations from WeCom, Taobao and the app
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no conversations from all three demo channels in 20s; output: %s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

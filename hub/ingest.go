@@ -144,9 +144,10 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 	if err := tx.Create(raw).Error; err != nil {
 		return nil, nil, err
 	}
-	updates := map[string]any{"last_activity_at": now, "updated_at": now}
+	// An event (a refund opened, a session entered) is the latest thing in
+	// the conversation too; only a message makes the customer wait.
+	updates := map[string]any{"last_activity_at": now, "updated_at": now, "last_message_id": m.ID, "last_message_at": now}
 	if e.Kind == connectors.KindMessage {
-		updates["last_message_id"], updates["last_message_at"] = m.ID, now
 		if conv.WaitingSince == nil {
 			updates["waiting_since"] = now
 		}
@@ -159,8 +160,8 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 	}
 	// Keep the returned conversation as the row now is, for subscribers.
 	conv.LastActivityAt, conv.UpdatedAt = now, now
+	conv.LastMessageID, conv.LastMessageAt = &m.ID, &now
 	if e.Kind == connectors.KindMessage {
-		conv.LastMessageID, conv.LastMessageAt = &m.ID, &now
 		if conv.WaitingSince == nil {
 			conv.WaitingSince = &now
 		}

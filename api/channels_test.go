@@ -13,8 +13,8 @@ func TestChannelSecretsNeverReturned(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		const (
 			corpSecret = "corp-secret-VALUE-1234567890"
-			aesKey     = "aes-key-VALUE-abcdefghijklmnopqrstuvwxyz0"
-			token      = "callback-token-VALUE"
+			aesKey     = "aesKeyVALUEabcdefghijklmnopqrstuvwxyzABCDEF"
+			token      = "callbackTokenVALUE"
 		)
 		id := e.createChannel(e.adminA, "WECOM_KF", "企业微信客服", map[string]any{
 			"corpId": "ww1234567890", "openKfId": "wkABCDEF", "secret": corpSecret, "encodingAESKey": aesKey, "token": token,

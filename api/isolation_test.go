@@ -58,7 +58,9 @@ func isoBuildA(e *env) isoWorld {
 		"tags": []string{"iso-a-vip"}, "attributes": map[string]any{"note": "iso-a"},
 	}), "customer", "id")
 	w.channel = str(isoMust(e, tok, "createChannel", "channel { id settings secretKeys }", map[string]any{
-		"kind": "WECOM_KF", "name": "ISO-A 企业微信",
+		// A WEB channel: no platform, so no deliveries change A's state
+		// behind the test's back.
+		"kind": "WEB", "name": "ISO-A 企业微信",
 		"settings": map[string]any{"corpId": "ww-iso-a", "secret": isoSecret},
 	}), "channel", "id")
 	w.conv = str(isoMust(e, tok, "startConversation", "conversation { id }", map[string]any{

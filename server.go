@@ -30,6 +30,7 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/hub"
@@ -236,6 +237,7 @@ func newRegistry() *connectors.Registry {
 		appchannel.Connector(),
 		taobao.Connector(),
 		wecom.Connector(),
+		email.Connector(),
 	)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
@@ -88,7 +89,7 @@ func newEnv(t *testing.T, url string) *env {
 	e.wecom = wecomfake.New(wecomCorpID, wecomSecret)
 	t.Cleanup(e.wecom.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector()),
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector()),
 		BaseURLs: map[models.ChannelKind]string{
 			models.ChannelTaobao:  e.taobao.GatewayURL(),
 			models.ChannelWeComKF: e.wecom.URL,

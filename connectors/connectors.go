@@ -152,9 +152,17 @@ type InboundEvent struct {
 	Attachments []models.Attachment
 	// EventType names an event ("enter_session", "refund_created").
 	EventType string
-	// Context carries platform facts the agent should see (an order).
+	// Context carries platform facts the agent should see (an order), and
+	// threading facts: ThreadRefs lists platform message ids this event
+	// answers (email In-Reply-To and References), and the hub files the
+	// event in the conversation that holds one of them.
 	Context map[string]any
-	SentAt  time.Time
+	// ThreadRefs are ids of earlier messages this one replies to.
+	ThreadRefs []string
+	// NewThread says the event starts a conversation of its own (a new
+	// email subject) rather than joining the customer's open one.
+	NewThread bool
+	SentAt    time.Time
 	// Raw is the event as the platform sent it.
 	Raw []byte
 }
@@ -230,6 +238,16 @@ type OutboundMessage struct {
 	Attachments []models.Attachment
 	// LastInboundAt is when the customer last wrote (reply windows).
 	LastInboundAt *time.Time
+	// InReplyTo is the customer's last message in the conversation, for
+	// platforms that thread replies (email's In-Reply-To and References).
+	InReplyTo *ReplyContext
+}
+
+// ReplyContext is the message a reply answers.
+type ReplyContext struct {
+	ExternalID string
+	// Metadata is what the connector put in InboundEvent.Context.
+	Metadata map[string]any
 }
 
 // SendResult is a delivered message.

@@ -220,8 +220,12 @@ func (h *Hub) sendMessageDelivery(ctx context.Context, d *dispatcher, del *model
 	}
 	var lastIn models.Message
 	var lastInAt *time.Time
+	var replyTo *connectors.ReplyContext
 	if err := db.Where("conversation_id = ? AND direction = ?", conv.ID, models.DirectionInbound).Order("id DESC").Take(&lastIn).Error; err == nil {
 		lastInAt = &lastIn.CreatedAt
+		if lastIn.ExternalID != nil {
+			replyTo = &connectors.ReplyContext{ExternalID: *lastIn.ExternalID, Metadata: lastIn.Metadata}
+		}
 	}
 	conn, err := h.openChannel(&ch)
 	if err != nil {
@@ -231,7 +235,7 @@ func (h *Hub) sendMessageDelivery(ctx context.Context, d *dispatcher, del *model
 	defer cancel()
 	return conn.Send(sctx, connectors.OutboundMessage{
 		DeliveryID: "msg-" + m.GlobalID(), Recipient: ident.ExternalID, Text: m.Text,
-		Attachments: m.Attachments, LastInboundAt: lastInAt,
+		Attachments: m.Attachments, LastInboundAt: lastInAt, InReplyTo: replyTo,
 	})
 }
 

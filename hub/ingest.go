@@ -110,7 +110,7 @@ func (h *Hub) ingestOne(tx *gorm.DB, p Principal, ch *models.Channel, e *connect
 	if err != nil {
 		return nil, nil, err
 	}
-	conv, err := h.openConversation(tx, p, ch, cust)
+	conv, err := h.conversationFor(tx, p, ch, cust, e)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -268,6 +268,35 @@ func (h *Hub) matchCustomer(tx *gorm.DB, p Principal, phone, email *string) (*mo
 	return found, "linked to the existing customer by " + strings.Join(reasons, " and "), nil
 }
 
+// conversationFor picks the conversation an event belongs to: the one
+// holding a message it replies to (email threads, reopened if resolved),
+// else a new one when the event starts a thread of its own, else the
+// customer's open conversation on the channel.
+func (h *Hub) conversationFor(tx *gorm.DB, p Principal, ch *models.Channel, cust *models.Customer, e *connectors.InboundEvent) (*models.Conversation, error) {
+	if len(e.ThreadRefs) > 0 {
+		refs := e.ThreadRefs
+		if len(refs) > 50 {
+			refs = refs[len(refs)-50:]
+		}
+		var convIDs []uint64
+		err := tx.Model(&models.Message{}).Where("channel_id = ? AND external_id IN ?", ch.ID, refs).
+			Order("id DESC").Limit(1).Pluck("conversation_id", &convIDs).Error
+		if err != nil {
+			return nil, err
+		}
+		if len(convIDs) == 1 {
+			conv := &models.Conversation{}
+			if err := h.lockFor(tx).Where("id = ? AND tenant_id = ?", convIDs[0], p.TenantID).Take(conv).Error; err == nil {
+				return conv, nil
+			}
+		}
+	}
+	if e.NewThread {
+		return h.newConversation(tx, p, ch, cust)
+	}
+	return h.openConversation(tx, p, ch, cust)
+}
+
 // openConversation returns the customer's unresolved conversation on the
 // channel, or starts a new one.
 func (h *Hub) openConversation(tx *gorm.DB, p Principal, ch *models.Channel, cust *models.Customer) (*models.Conversation, error) {
@@ -282,7 +311,13 @@ func (h *Hub) openConversation(tx *gorm.DB, p Principal, ch *models.Channel, cus
 	if !store.IsNotFound(err) {
 		return nil, err
 	}
+	return h.newConversation(tx, p, ch, cust)
+}
+
+// newConversation starts a conversation with the customer on the channel.
+func (h *Hub) newConversation(tx *gorm.DB, p Principal, ch *models.Channel, cust *models.Customer) (*models.Conversation, error) {
 	now := h.now()
+	conv := &models.Conversation{}
 	num, err := h.nextNumber(tx, p.TenantID, counterConversation, 1)
 	if err != nil {
 		return nil, err

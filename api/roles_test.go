@@ -123,7 +123,7 @@ func TestRoles(t *testing.T) {
 
 			// ADMIN mutations.
 			{"createChannel", "ADMIN", "createChannel", mut("createChannel", "channel { id }"), func() map[string]any {
-				return in(map[string]any{"kind": "EMAIL", "name": fmt.Sprint("邮箱", next())})
+				return in(map[string]any{"kind": "WEB", "name": fmt.Sprint("官网", next())})
 			}},
 			{"createUser", "ADMIN", "createUser", mut("createUser", "user { id }"), func() map[string]any {
 				return in(map[string]any{"name": "新人", "email": fmt.Sprintf("new%d@a.test", next()), "role": "AGENT"})

@@ -203,7 +203,8 @@ func (h *Hub) resolveIdentity(tx *gorm.DB, p Principal, ch *models.Channel, s co
 	var ident models.Identity
 	phone, _ := cleanPhone("phone", nonEmpty(s.Phone))
 	email, _ := cleanOptEmail("email", nonEmpty(s.Email))
-	cust, reason, err := h.matchCustomer(tx, p, phone, email)
+	union := nonEmpty(clip(strings.TrimSpace(s.UnionID), 64))
+	cust, reason, err := h.matchCustomer(tx, p, union, phone, email)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (h *Hub) resolveIdentity(tx *gorm.DB, p Principal, ch *models.Channel, s co
 			return nil, err
 		}
 	}
-	ident = models.Identity{TenantID: p.TenantID, CustomerID: cust.ID, ChannelID: ch.ID, ExternalID: extID,
+	ident = models.Identity{TenantID: p.TenantID, CustomerID: cust.ID, ChannelID: ch.ID, ExternalID: extID, UnionID: union,
 		DisplayName: clipRunes(strings.TrimSpace(s.DisplayName), 200), CreatedAt: now, UpdatedAt: now}
 	if err := tx.Create(&ident).Error; err != nil {
 		return nil, err
@@ -236,11 +237,37 @@ func (h *Hub) resolveIdentity(tx *gorm.DB, p Principal, ch *models.Channel, s co
 	return cust, nil
 }
 
-// matchCustomer finds the one customer the verified keys agree on. Keys
+// matchCustomer finds the one customer the verified keys agree on: a
+// WeChat unionid already known on another channel, a phone, an email. Keys
 // that point at different customers, or at several, link nothing.
-func (h *Hub) matchCustomer(tx *gorm.DB, p Principal, phone, email *string) (*models.Customer, string, error) {
+func (h *Hub) matchCustomer(tx *gorm.DB, p Principal, union, phone, email *string) (*models.Customer, string, error) {
 	var found *models.Customer
 	var reasons []string
+	if union != nil {
+		var ids []uint64
+		if err := tx.Model(&models.Identity{}).Where("tenant_id = ? AND union_id = ?", p.TenantID, *union).
+			Distinct("customer_id").Limit(2).Pluck("customer_id", &ids).Error; err != nil {
+			return nil, "", err
+		}
+		if len(ids) > 1 {
+			return nil, "", nil
+		}
+		if len(ids) == 1 {
+			c := &models.Customer{}
+			if err := tx.Where("id = ?", ids[0]).Take(c).Error; err != nil {
+				return nil, "", err
+			}
+			for c.MergedIntoID != nil {
+				next := &models.Customer{}
+				if err := tx.Where("id = ?", *c.MergedIntoID).Take(next).Error; err != nil {
+					return nil, "", err
+				}
+				c = next
+			}
+			found = c
+			reasons = append(reasons, "same WeChat unionid")
+		}
+	}
 	for _, k := range []struct {
 		column string
 		value  *string

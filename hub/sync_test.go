@@ -201,3 +201,46 @@ func TestFailedEventsAreKeptAndReplayed(t *testing.T) {
 		})
 	}
 }
+
+// TestUnionIDLinksAcrossChannels: the same WeChat unionid on two channels
+// is one customer, unless another verified key points elsewhere.
+func TestUnionIDLinksAcrossChannels(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			h, oa := feedHub(t, eng.URL(t), &feed{})
+			ctx := hub.WithPrincipal(context.Background(), hub.System(oa.TenantID))
+			kf, err := h.CreateChannel(ctx, models.CreateChannelInput{Kind: models.ChannelWeb, Name: "客服"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := h.CreateCustomer(ctx, models.CreateCustomerInput{Name: "别人", Email: ptr("other@example.com")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := func(ch *models.Channel, id string, s connectors.Sender) *models.Message {
+				t.Helper()
+				res, err := h.Ingest(context.Background(), ch, []connectors.InboundEvent{{ExternalID: id, Kind: connectors.KindMessage, Sender: s, Text: "你好"}})
+				if err != nil || len(res.Messages) != 1 {
+					t.Fatalf("ingest %s: %v", id, err)
+				}
+				return res.Messages[0]
+			}
+			first := msg(oa, "oa-1", connectors.Sender{ExternalID: "openid-1", UnionID: "union-U"})
+			second := msg(kf, "kf-1", connectors.Sender{ExternalID: "wm-1", UnionID: "union-U"})
+			if *first.SenderCustomerID != *second.SenderCustomerID {
+				t.Fatalf("the same unionid became two customers (%d, %d)", *first.SenderCustomerID, *second.SenderCustomerID)
+			}
+			var ev models.AuditEvent
+			if err := h.Store().DB.Where("action = ?", "identity.link").Take(&ev).Error; err != nil || ev.After["reason"] != "linked to the existing customer by same WeChat unionid" {
+				t.Errorf("link not explained: %+v %v", ev.After, err)
+			}
+			// The unionid says one customer, the email another: no link.
+			third := msg(kf, "kf-2", connectors.Sender{ExternalID: "wm-2", UnionID: "union-U", Email: "other@example.com"})
+			if *third.SenderCustomerID == *first.SenderCustomerID || *third.SenderCustomerID == other.ID {
+				t.Errorf("conflicting keys linked the identity")
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

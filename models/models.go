@@ -97,14 +97,17 @@ func (c *Customer) GlobalID() string { return EncodeID(TypeCustomer, c.ID) }
 // Identity is how a customer is known on one channel (WeCom external_userid,
 // Taobao buyer_open_uid, an email address...). Unique per channel.
 type Identity struct {
-	ID          uint64    `gorm:"primaryKey"`
-	TenantID    uint64    `gorm:"not null"`
-	CustomerID  uint64    `gorm:"not null;index"`
-	ChannelID   uint64    `gorm:"not null;uniqueIndex:ux_identities_channel_external,priority:1"`
-	ExternalID  string    `gorm:"size:191;not null;uniqueIndex:ux_identities_channel_external,priority:2"`
-	DisplayName string    `gorm:"size:200;not null;default:''"`
-	CreatedAt   time.Time `gorm:"not null"`
-	UpdatedAt   time.Time `gorm:"not null"`
+	ID          uint64 `gorm:"primaryKey"`
+	TenantID    uint64 `gorm:"not null"`
+	CustomerID  uint64 `gorm:"not null;index"`
+	ChannelID   uint64 `gorm:"not null;uniqueIndex:ux_identities_channel_external,priority:1"`
+	ExternalID  string `gorm:"size:191;not null;uniqueIndex:ux_identities_channel_external,priority:2"`
+	DisplayName string `gorm:"size:200;not null;default:''"`
+	// UnionID is WeChat's id of the person across one company's Official
+	// Accounts and WeCom: the same unionid is the same customer.
+	UnionID   *string   `gorm:"size:64;index"`
+	CreatedAt time.Time `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null"`
 }
 
 func (i *Identity) GlobalID() string { return EncodeID(TypeIdentity, i.ID) }

@@ -32,6 +32,7 @@ import (
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
+	"github.com/kefuhub/kefuhub/connectors/wechat"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
@@ -238,6 +239,7 @@ func newRegistry() *connectors.Registry {
 		taobao.Connector(),
 		wecom.Connector(),
 		email.Connector(),
+		wechat.Connector(),
 	)
 }
 

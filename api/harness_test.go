@@ -20,6 +20,8 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
+	"github.com/kefuhub/kefuhub/connectors/wechat"
+	"github.com/kefuhub/kefuhub/connectors/wechat/wechatfake"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
 	"github.com/kefuhub/kefuhub/hub"
@@ -45,6 +47,7 @@ type env struct {
 	// Fake platforms.
 	taobao *taobaofake.Server
 	wecom  *wecomfake.Server
+	wechat *wechatfake.Server
 }
 
 // Credentials the fake platforms accept.
@@ -54,6 +57,8 @@ const (
 	taobaoSession = "taobao-session-key"
 	wecomCorpID   = "ww0123456789abcdef"
 	wecomSecret   = "wecom-kf-secret"
+	wechatAppID   = "wx0123456789abcdef"
+	wechatSecret  = "0123456789abcdef0123456789abcdef"
 )
 
 // forEachEngine runs fn against a fresh kefuhub on SQLite and on MariaDB.
@@ -88,11 +93,14 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(e.taobao.Close)
 	e.wecom = wecomfake.New(wecomCorpID, wecomSecret)
 	t.Cleanup(e.wecom.Close)
+	e.wechat = wechatfake.New(wechatAppID, wechatSecret)
+	t.Cleanup(e.wechat.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector()),
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector()),
 		BaseURLs: map[models.ChannelKind]string{
-			models.ChannelTaobao:  e.taobao.GatewayURL(),
-			models.ChannelWeComKF: e.wecom.URL,
+			models.ChannelTaobao:   e.taobao.GatewayURL(),
+			models.ChannelWeComKF:  e.wecom.URL,
+			models.ChannelWeChatOA: e.wechat.URL,
 		},
 		PublicURL: "http://" + e.server.Listener.Addr().String()})
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
 	"github.com/kefuhub/kefuhub/models"
 )
 
@@ -60,6 +62,22 @@ func TestTaobaoChannelEndToEnd(t *testing.T) {
 		}
 		if str(conv, "messages", "nodes", 0, "metadata", "refund_fee") != "12.50" {
 			t.Errorf("order context not attached: %v", get(conv, "messages", "nodes", 0))
+		}
+
+		// Where is the parcel?
+		e.taobao.SetTrace("2345678901234567890", taobaofake.Trace{CompanyName: "顺丰速运", OutSid: "SF1234567890", Status: "在途",
+			Steps: []taobaofake.TraceStep{{Time: time.Now().Add(-24 * time.Hour), Desc: "已揽收"}, {Time: time.Now().Add(-time.Hour), Desc: "到达杭州转运中心"}}})
+		d = e.must(e.adminA, `query($c: ID!) { parcelTrace(channelId: $c, orderId: "2345678901234567890") { carrier trackingNo status steps { at description } } }`,
+			map[string]any{"c": chID})
+		tr := get(d, "parcelTrace")
+		if str(tr, "carrier") != "顺丰速运" || str(tr, "trackingNo") != "SF1234567890" || str(tr, "steps", 1, "description") != "到达杭州转运中心" || get(tr, "steps", 0, "at") == nil {
+			t.Errorf("parcelTrace: %v", tr)
+		}
+		// Channels without parcel data say so.
+		web := e.createChannel(e.adminA, "WEB", "官网", nil)
+		r := e.do(e.adminA, `query($c: ID!) { parcelTrace(channelId: $c, orderId: "1") { carrier } }`, map[string]any{"c": web})
+		if r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("parcelTrace on a WEB channel: %s", r.Raw)
 		}
 	})
 }

@@ -342,3 +342,24 @@ func IsPermanent(err error) bool {
 type RawDecoder interface {
 	DecodeRaw(raw []byte) ([]InboundEvent, error)
 }
+
+// ParcelTracker is implemented by channels that can say where an order's
+// parcel is (Taobao's logistics trace), for "where is my parcel" questions.
+type ParcelTracker interface {
+	TrackParcel(ctx context.Context, orderID string) (*ParcelTrace, error)
+}
+
+// ParcelTrace is where a parcel is.
+type ParcelTrace struct {
+	OrderID    string
+	Carrier    string
+	TrackingNo string
+	Status     string
+	Steps      []ParcelStep // oldest first
+}
+
+// ParcelStep is one scan of a parcel.
+type ParcelStep struct {
+	At          time.Time
+	Description string
+}

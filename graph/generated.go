@@ -327,6 +327,19 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	ParcelStep struct {
+		At          func(childComplexity int) int
+		Description func(childComplexity int) int
+	}
+
+	ParcelTrace struct {
+		Carrier    func(childComplexity int) int
+		OrderID    func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Steps      func(childComplexity int) int
+		TrackingNo func(childComplexity int) int
+	}
+
 	Query struct {
 		APITokens     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.APITokenFilter) int
 		AuditEvents   func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) int
@@ -336,6 +349,7 @@ type ComplexityRoot struct {
 		Messages      func(childComplexity int, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) int
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
+		ParcelTrace   func(childComplexity int, channelID string, orderID string) int
 		RawEvents     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) int
 		Teams         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) int
 		Tickets       func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) int
@@ -607,6 +621,7 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.AuditEventFilter, orderBy *models.AuditEventOrder) (*models.AuditEventConnection, error)
 	Channels(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) (*models.ChannelConnection, error)
 	RawEvents(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) (*models.RawEventConnection, error)
+	ParcelTrace(ctx context.Context, channelID string, orderID string) (*models.ParcelTrace, error)
 	Conversations(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) (*models.ConversationConnection, error)
 	Messages(ctx context.Context, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) (*models.MessageConnection, error)
 	Customers(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) (*models.CustomerConnection, error)
@@ -1867,6 +1882,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "ParcelStep.at":
+		if e.ComplexityRoot.ParcelStep.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelStep.At(childComplexity), true
+	case "ParcelStep.description":
+		if e.ComplexityRoot.ParcelStep.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelStep.Description(childComplexity), true
+
+	case "ParcelTrace.carrier":
+		if e.ComplexityRoot.ParcelTrace.Carrier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelTrace.Carrier(childComplexity), true
+	case "ParcelTrace.orderId":
+		if e.ComplexityRoot.ParcelTrace.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelTrace.OrderID(childComplexity), true
+	case "ParcelTrace.status":
+		if e.ComplexityRoot.ParcelTrace.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelTrace.Status(childComplexity), true
+	case "ParcelTrace.steps":
+		if e.ComplexityRoot.ParcelTrace.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelTrace.Steps(childComplexity), true
+	case "ParcelTrace.trackingNo":
+		if e.ComplexityRoot.ParcelTrace.TrackingNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParcelTrace.TrackingNo(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -1956,6 +2015,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.parcelTrace":
+		if e.ComplexityRoot.Query.ParcelTrace == nil {
+			break
+		}
+
+		args, err := ec.field_Query_parcelTrace_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ParcelTrace(childComplexity, args["channelId"].(string), args["orderId"].(string)), true
 	case "Query.rawEvents":
 		if e.ComplexityRoot.Query.RawEvents == nil {
 			break
@@ -3368,6 +3438,32 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_ParcelStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_ParcelStep_at(ctx, field)
+	case "description":
+		return ec.fieldContext_ParcelStep_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ParcelStep", field.Name)
+}
+
+func (ec *executionContext) childFields_ParcelTrace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "orderId":
+		return ec.fieldContext_ParcelTrace_orderId(ctx, field)
+	case "carrier":
+		return ec.fieldContext_ParcelTrace_carrier(ctx, field)
+	case "trackingNo":
+		return ec.fieldContext_ParcelTrace_trackingNo(ctx, field)
+	case "status":
+		return ec.fieldContext_ParcelTrace_status(ctx, field)
+	case "steps":
+		return ec.fieldContext_ParcelTrace_steps(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ParcelTrace", field.Name)
+}
+
 func (ec *executionContext) childFields_RawEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4647,6 +4743,28 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_parcelTrace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channelId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channelId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg1
 	return args, nil
 }
 
@@ -10464,6 +10582,176 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _ParcelStep_at(ctx context.Context, field graphql.CollectedField, obj *models.ParcelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelStep_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelStep_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelStep", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ParcelStep_description(ctx context.Context, field graphql.CollectedField, obj *models.ParcelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelStep_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelStep_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ParcelTrace_orderId(ctx context.Context, field graphql.CollectedField, obj *models.ParcelTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelTrace_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelTrace_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ParcelTrace_carrier(ctx context.Context, field graphql.CollectedField, obj *models.ParcelTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelTrace_carrier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Carrier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelTrace_carrier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ParcelTrace_trackingNo(ctx context.Context, field graphql.CollectedField, obj *models.ParcelTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelTrace_trackingNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackingNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelTrace_trackingNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ParcelTrace_status(ctx context.Context, field graphql.CollectedField, obj *models.ParcelTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelTrace_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelTrace_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParcelTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ParcelTrace_steps(ctx context.Context, field graphql.CollectedField, obj *models.ParcelTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParcelTrace_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.ParcelStep) graphql.Marshaler {
+			return ec.marshalNParcelStep2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParcelTrace_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ParcelTrace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ParcelStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10710,6 +10998,50 @@ func (ec *executionContext) fieldContext_Query_rawEvents(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_rawEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_parcelTrace(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_parcelTrace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ParcelTrace(ctx, fc.Args["channelId"].(string), fc.Args["orderId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ParcelTrace) graphql.Marshaler {
+			return ec.marshalOParcelTrace2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelTrace(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_parcelTrace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ParcelTrace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_parcelTrace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19732,6 +20064,97 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var parcelStepImplementors = []string{"ParcelStep"}
+
+func (ec *executionContext) _ParcelStep(ctx context.Context, sel ast.SelectionSet, obj *models.ParcelStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, parcelStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ParcelStep")
+		case "at":
+			out.Values[i] = ec._ParcelStep_at(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ParcelStep_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var parcelTraceImplementors = []string{"ParcelTrace"}
+
+func (ec *executionContext) _ParcelTrace(ctx context.Context, sel ast.SelectionSet, obj *models.ParcelTrace) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, parcelTraceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ParcelTrace")
+		case "orderId":
+			out.Values[i] = ec._ParcelTrace_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "carrier":
+			out.Values[i] = ec._ParcelTrace_carrier(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trackingNo":
+			out.Values[i] = ec._ParcelTrace_trackingNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ParcelTrace_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._ParcelTrace_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -19786,6 +20209,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_rawEvents(ctx, field)
+				})
+		case "parcelTrace":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_parcelTrace(ctx, field)
 				})
 		case "conversations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -22386,6 +22815,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋkefuhubᚋkefuhub
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNParcelStep2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.ParcelStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNParcelStep2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNParcelStep2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelStep(ctx context.Context, sel ast.SelectionSet, v *models.ParcelStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ParcelStep!")
+		return graphql.Null
+	}
+	return ec._ParcelStep(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNPriority2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐPriority(ctx context.Context, v any) (models.Priority, error) {
 	var res models.Priority
 	err := res.UnmarshalGQL(v)
@@ -23430,6 +23883,13 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋkefuhubᚋkefuhubᚋmode
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOParcelTrace2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐParcelTrace(ctx context.Context, sel ast.SelectionSet, v *models.ParcelTrace) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ParcelTrace(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOPriority2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐPriorityᚄ(ctx context.Context, v any) ([]models.Priority, error) {

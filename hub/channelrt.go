@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/models"
@@ -96,4 +97,55 @@ func (h *Hub) WebhookRejections(channelID uint64) int64 {
 		return v.(*atomic.Int64).Load()
 	}
 	return 0
+}
+
+// ParcelTrace asks a channel's platform where an order's parcel is (AGENT).
+func (h *Hub) ParcelTrace(ctx context.Context, channelGID, orderID string) (*models.ParcelTrace, error) {
+	p, err := require(ctx, canWork)
+	if err != nil {
+		return nil, err
+	}
+	id, err := decodeRef("channelId", models.TypeChannel, channelGID)
+	if err != nil {
+		return nil, err
+	}
+	orderID = strings.TrimSpace(orderID)
+	if orderID == "" || len(orderID) > 64 {
+		return nil, &Error{Code: CodeBadInput, Message: "orderId must be 1 to 64 characters", Field: []string{"orderId"}}
+	}
+	ch := &models.Channel{}
+	if err := load(h.conn(ctx), p, ch, id, "channelId", models.TypeChannel); err != nil {
+		if e, ok := AsError(err); ok {
+			e.Field = []string{"channelId"}
+		}
+		return nil, err
+	}
+	conn, err := h.openChannel(ch)
+	if err != nil {
+		return nil, &Error{Code: CodeBadInput, Message: fmt.Sprintf("%s channels cannot track parcels", ch.Kind), Field: []string{"channelId"}}
+	}
+	tracker, ok := conn.(connectors.ParcelTracker)
+	if !ok {
+		return nil, &Error{Code: CodeBadInput, Message: fmt.Sprintf("%s channels cannot track parcels", ch.Kind), Field: []string{"channelId"}}
+	}
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	t, err := tracker.TrackParcel(tctx, orderID)
+	if err != nil {
+		var perm *connectors.PermanentError
+		if errors.As(err, &perm) {
+			return nil, &Error{Code: CodeConflict, Message: perm.Reason}
+		}
+		return nil, fmt.Errorf("hub: parcel trace: %w", err)
+	}
+	out := &models.ParcelTrace{OrderID: t.OrderID, Carrier: t.Carrier, TrackingNo: t.TrackingNo, Status: t.Status, Steps: []*models.ParcelStep{}}
+	for _, s := range t.Steps {
+		step := &models.ParcelStep{Description: s.Description}
+		if !s.At.IsZero() {
+			at := s.At
+			step.At = &at
+		}
+		out.Steps = append(out.Steps, step)
+	}
+	return out, nil
 }

@@ -92,6 +92,10 @@ func (r *queryResolver) RawEvents(ctx context.Context, first *int, after *string
 	}, nil
 }
 
+func (r *queryResolver) ParcelTrace(ctx context.Context, channelID string, orderID string) (*models.ParcelTrace, error) {
+	return r.Hub.ParcelTrace(ctx, channelID, orderID)
+}
+
 func (r *rawEventResolver) Channel(ctx context.Context, objs []*models.RawEvent) ([]*models.Channel, error) {
 	return batchOne(ctx, objs, func(e *models.RawEvent) uint64 { return e.ChannelID }, r.channels)
 }

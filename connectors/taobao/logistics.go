@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/kefuhub/kefuhub/connectors"
 )
 
 // Trace is where an order's parcel is.
@@ -65,4 +67,19 @@ func (c *Channel) LogisticsTrace(ctx context.Context, tid string) (*Trace, error
 		t.Steps = append(t.Steps, TraceStep{Time: parseTime(s.StatusTime), Desc: s.StatusDesc, Action: s.Action})
 	}
 	return t, nil
+}
+
+var _ connectors.ParcelTracker = (*Channel)(nil)
+
+// TrackParcel implements connectors.ParcelTracker with LogisticsTrace.
+func (c *Channel) TrackParcel(ctx context.Context, orderID string) (*connectors.ParcelTrace, error) {
+	t, err := c.LogisticsTrace(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	out := &connectors.ParcelTrace{OrderID: t.Tid, Carrier: t.CompanyName, TrackingNo: t.OutSid, Status: t.Status}
+	for _, s := range t.Steps {
+		out.Steps = append(out.Steps, connectors.ParcelStep{At: s.Time, Description: s.Desc})
+	}
+	return out, nil
 }

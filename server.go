@@ -31,6 +31,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/connectors/email"
+	"github.com/kefuhub/kefuhub/connectors/oa"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/wechat"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
@@ -240,6 +241,8 @@ func newRegistry() *connectors.Registry {
 		wecom.Connector(),
 		email.Connector(),
 		wechat.Connector(),
+	).WithTargets(
+		oa.Connector(),
 	)
 }
 

@@ -82,6 +82,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	cache := newResponseCache(h, opts.ResponseCache)
 	mux.Handle("/graphql", authenticate(h, opts.Logger, limitBody(opts.MaxBodyBytes, cache.middleware(gql))))
 	mux.Handle("/webhooks/{channelId}", webhooks(h, opts.Logger))
+	mux.Handle("/webhooks/oa/{targetId}", oaCallbacks(h, opts.Logger))
 	mux.Handle("GET /{$}", playground.Handler("kefuhub GraphiQL", "/graphql", playground.WithStoragePrefix("kefuhub")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

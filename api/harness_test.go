@@ -18,6 +18,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/app"
 	"github.com/kefuhub/kefuhub/connectors/email"
+	"github.com/kefuhub/kefuhub/connectors/oa"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/taobao/taobaofake"
 	"github.com/kefuhub/kefuhub/connectors/wechat"
@@ -96,7 +97,8 @@ func newEnv(t *testing.T, url string) *env {
 	e.wechat = wechatfake.New(wechatAppID, wechatSecret)
 	t.Cleanup(e.wechat.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector()),
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector()).
+			WithTargets(oa.Connector()),
 		BaseURLs: map[models.ChannelKind]string{
 			models.ChannelTaobao:   e.taobao.GatewayURL(),
 			models.ChannelWeComKF:  e.wecom.URL,

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/signing"
 	"github.com/kefuhub/kefuhub/hub"
 )
 
@@ -91,4 +94,63 @@ func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
 			h.SyncAfterCallback(ch, *res.Sync)
 		}
 	})
+}
+
+// oaCallbacks receives OA systems' changes at /webhooks/oa/{targetId},
+// signed like the work orders kefuhub sends them.
+func oaCallbacks(h *hub.Hub, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := logFrom(r.Context(), log)
+		gid := r.PathValue("targetId")
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST a signed change", http.StatusMethodNotAllowed)
+			return
+		}
+		t, secret, err := h.OATarget(r.Context(), gid)
+		if errors.Is(err, hub.ErrNoWebhook) {
+			http.Error(w, "unknown or disabled OA target", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			l.Error("oa callback: open target", "target", gid, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBytes+1))
+		if err != nil || len(body) > maxWebhookBytes {
+			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := signing.Verify(r.Header, secret, time.Now(), body); err != nil {
+			l.Warn("oa callback: verification failed", "target", gid, "reason", err.Error())
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var change hub.OAChange
+		if err := json.Unmarshal(body, &change); err != nil {
+			http.Error(w, "body is not a JSON change", http.StatusBadRequest)
+			return
+		}
+		ticket, err := h.ApplyOAChange(r.Context(), t, change)
+		if err != nil {
+			if he, ok := hub.AsError(err); ok {
+				status := http.StatusBadRequest
+				if he.Code == hub.CodeNotFound {
+					status = http.StatusNotFound
+				}
+				writeJSON(w, status, map[string]any{"error": he.Message, "code": he.Code})
+				return
+			}
+			l.Error("oa callback: apply", "target", gid, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ticket": ticket.Reference(), "status": ticket.Status})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

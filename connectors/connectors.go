@@ -41,9 +41,11 @@ type Spec struct {
 }
 
 // SecretKeys lists the names of the secret settings.
-func (s Spec) SecretKeys() []string {
+func (s Spec) SecretKeys() []string { return secretKeys(s.Fields) }
+
+func secretKeys(fields []Field) []string {
 	var out []string
-	for _, f := range s.Fields {
+	for _, f := range fields {
 		if f.Secret {
 			out = append(out, f.Name)
 		}
@@ -63,13 +65,17 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 // required ones and invalid values are errors; defaults fill gaps. Values
 // must be strings (numbers and booleans are accepted and stringified).
 func (s Spec) Normalize(in map[string]any) (map[string]string, error) {
+	return normalize(string(s.Kind)+" channels", s.Fields, in)
+}
+
+func normalize(what string, fields []Field, in map[string]any) (map[string]string, error) {
 	out := map[string]string{}
 	for k := range in {
-		if !slices.ContainsFunc(s.Fields, func(f Field) bool { return f.Name == k }) {
-			return nil, &FieldError{Field: k, Message: fmt.Sprintf("%s channels have no setting %q", s.Kind, k)}
+		if !slices.ContainsFunc(fields, func(f Field) bool { return f.Name == k }) {
+			return nil, &FieldError{Field: k, Message: fmt.Sprintf("%s have no setting %q", what, k)}
 		}
 	}
-	for _, f := range s.Fields {
+	for _, f := range fields {
 		v, ok := in[f.Name]
 		var str string
 		switch x := v.(type) {
@@ -279,12 +285,13 @@ type Connector struct {
 
 // Registry holds the connectors kefuhub runs with, by kind.
 type Registry struct {
-	byKind map[models.ChannelKind]Connector
+	byKind  map[models.ChannelKind]Connector
+	targets map[models.TargetKind]TargetConnector
 }
 
 // NewRegistry assembles connectors; a kind registered twice panics.
 func NewRegistry(cs ...Connector) *Registry {
-	r := &Registry{byKind: map[models.ChannelKind]Connector{}}
+	r := &Registry{byKind: map[models.ChannelKind]Connector{}, targets: map[models.TargetKind]TargetConnector{}}
 	for _, c := range cs {
 		if _, dup := r.byKind[c.Spec.Kind]; dup {
 			panic("connectors: kind registered twice: " + string(c.Spec.Kind))

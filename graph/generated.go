@@ -35,12 +35,15 @@ type ResolverRoot interface {
 	Channel() ChannelResolver
 	Conversation() ConversationResolver
 	Customer() CustomerResolver
+	Delivery() DeliveryResolver
+	DispatchRule() DispatchRuleResolver
 	Identity() IdentityResolver
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	RawEvent() RawEventResolver
 	Subscription() SubscriptionResolver
+	Target() TargetResolver
 	Team() TeamResolver
 	Ticket() TicketResolver
 	User() UserResolver
@@ -192,6 +195,16 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	CreateDispatchRulePayload struct {
+		DispatchRule func(childComplexity int) int
+		UserErrors   func(childComplexity int) int
+	}
+
+	CreateTargetPayload struct {
+		Target     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	CreateTeamPayload struct {
 		Team       func(childComplexity int) int
 		UserErrors func(childComplexity int) int
@@ -234,9 +247,33 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Delivery struct {
+		Attempts      func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Event         func(childComplexity int) int
+		ExternalRef   func(childComplexity int) int
+		GlobalID      func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		Status        func(childComplexity int) int
+		Target        func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
 	DisableChannelPayload struct {
 		Channel    func(childComplexity int) int
 		UserErrors func(childComplexity int) int
+	}
+
+	DispatchRule struct {
+		Condition func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Enabled   func(childComplexity int) int
+		Events    func(childComplexity int) int
+		GlobalID  func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Target    func(childComplexity int) int
+		Template  func(childComplexity int) int
 	}
 
 	ExternalRef struct {
@@ -301,6 +338,8 @@ type ComplexityRoot struct {
 		CreateAPIToken           func(childComplexity int, input models.CreateAPITokenInput) int
 		CreateChannel            func(childComplexity int, input models.CreateChannelInput) int
 		CreateCustomer           func(childComplexity int, input models.CreateCustomerInput) int
+		CreateDispatchRule       func(childComplexity int, input models.CreateDispatchRuleInput) int
+		CreateTarget             func(childComplexity int, input models.CreateTargetInput) int
 		CreateTeam               func(childComplexity int, input models.CreateTeamInput) int
 		CreateTicket             func(childComplexity int, input models.CreateTicketInput) int
 		CreateUser               func(childComplexity int, input models.CreateUserInput) int
@@ -314,6 +353,7 @@ type ComplexityRoot struct {
 		SplitIdentity            func(childComplexity int, input models.SplitIdentityInput) int
 		StartConversation        func(childComplexity int, input models.StartConversationInput) int
 		TestChannel              func(childComplexity int, input models.TestChannelInput) int
+		TestTarget               func(childComplexity int, input models.TestTargetInput) int
 		TransitionTicket         func(childComplexity int, input models.TransitionTicketInput) int
 		UpdateChannel            func(childComplexity int, input models.UpdateChannelInput) int
 		UpdateCustomer           func(childComplexity int, input models.UpdateCustomerInput) int
@@ -346,11 +386,13 @@ type ComplexityRoot struct {
 		Channels      func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.ChannelFilter, orderBy *models.ChannelOrder) int
 		Conversations func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.ConversationFilter, orderBy *models.ConversationOrder) int
 		Customers     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.CustomerFilter, orderBy *models.CustomerOrder) int
+		DispatchRules func(childComplexity int) int
 		Messages      func(childComplexity int, first *int, after *string, last *int, before *string, filter models.MessageFilter, orderBy *models.MessageOrder) int
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
 		ParcelTrace   func(childComplexity int, channelID string, orderID string) int
 		RawEvents     func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.RawEventFilter) int
+		Targets       func(childComplexity int) int
 		Teams         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) int
 		Tickets       func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) int
 		Users         func(childComplexity int, first *int, after *string, last *int, before *string, filter *models.UserFilter, orderBy *models.UserOrder) int
@@ -418,6 +460,17 @@ type ComplexityRoot struct {
 		TicketUpdated       func(childComplexity int, filter *models.TicketFilter) int
 	}
 
+	Target struct {
+		CallbackURL func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Enabled     func(childComplexity int) int
+		GlobalID    func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Name        func(childComplexity int) int
+		SecretKeys  func(childComplexity int) int
+		Settings    func(childComplexity int) int
+	}
+
 	Team struct {
 		CreatedAt   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -452,6 +505,13 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	TestTargetPayload struct {
+		Error      func(childComplexity int) int
+		Ok         func(childComplexity int) int
+		Target     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	Ticket struct {
 		AllowedTransitions func(childComplexity int) int
 		Assignee           func(childComplexity int) int
@@ -461,6 +521,7 @@ type ComplexityRoot struct {
 		CreatedAt          func(childComplexity int) int
 		CreatedBy          func(childComplexity int) int
 		Customer           func(childComplexity int) int
+		Deliveries         func(childComplexity int) int
 		Description        func(childComplexity int) int
 		DueAt              func(childComplexity int) int
 		ExternalRefs       func(childComplexity int) int
@@ -580,6 +641,12 @@ type CustomerResolver interface {
 	Conversations(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.ConversationOrder) (*models.ConversationConnection, error)
 	Tickets(ctx context.Context, obj *models.Customer, first *int, after *string, last *int, before *string, orderBy *models.TicketOrder) (*models.TicketConnection, error)
 }
+type DeliveryResolver interface {
+	Target(ctx context.Context, objs []*models.Delivery) ([]*models.Target, error)
+}
+type DispatchRuleResolver interface {
+	Target(ctx context.Context, objs []*models.DispatchRule) ([]*models.Target, error)
+}
 type IdentityResolver interface {
 	Channel(ctx context.Context, objs []*models.Identity) ([]*models.Channel, error)
 	Customer(ctx context.Context, objs []*models.Identity) ([]*models.Customer, error)
@@ -609,6 +676,9 @@ type MutationResolver interface {
 	CreateTeam(ctx context.Context, input models.CreateTeamInput) (*models.CreateTeamPayload, error)
 	CreateAPIToken(ctx context.Context, input models.CreateAPITokenInput) (*models.CreateAPITokenPayload, error)
 	RevokeAPIToken(ctx context.Context, input models.RevokeAPITokenInput) (*models.RevokeAPITokenPayload, error)
+	CreateTarget(ctx context.Context, input models.CreateTargetInput) (*models.CreateTargetPayload, error)
+	TestTarget(ctx context.Context, input models.TestTargetInput) (*models.TestTargetPayload, error)
+	CreateDispatchRule(ctx context.Context, input models.CreateDispatchRuleInput) (*models.CreateDispatchRulePayload, error)
 	CreateTicket(ctx context.Context, input models.CreateTicketInput) (*models.CreateTicketPayload, error)
 	UpdateTicket(ctx context.Context, input models.UpdateTicketInput) (*models.UpdateTicketPayload, error)
 	TransitionTicket(ctx context.Context, input models.TransitionTicketInput) (*models.TransitionTicketPayload, error)
@@ -628,6 +698,8 @@ type QueryResolver interface {
 	Users(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.UserFilter, orderBy *models.UserOrder) (*models.UserConnection, error)
 	Teams(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TeamFilter, orderBy *models.TeamOrder) (*models.TeamConnection, error)
 	APITokens(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.APITokenFilter) (*models.APITokenConnection, error)
+	Targets(ctx context.Context) ([]*models.Target, error)
+	DispatchRules(ctx context.Context) ([]*models.DispatchRule, error)
 	Tickets(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.TicketFilter, orderBy *models.TicketOrder) (*models.TicketConnection, error)
 }
 type RawEventResolver interface {
@@ -641,6 +713,9 @@ type SubscriptionResolver interface {
 	ConversationUpdated(ctx context.Context, filter *models.ConversationFilter) (<-chan *models.Conversation, error)
 	TicketUpdated(ctx context.Context, filter *models.TicketFilter) (<-chan *models.Ticket, error)
 }
+type TargetResolver interface {
+	CallbackURL(ctx context.Context, obj *models.Target) (string, error)
+}
 type TeamResolver interface {
 	Members(ctx context.Context, objs []*models.Team) ([][]*models.User, error)
 }
@@ -650,6 +725,8 @@ type TicketResolver interface {
 	Assignee(ctx context.Context, objs []*models.Ticket) ([]*models.User, error)
 	Team(ctx context.Context, objs []*models.Ticket) ([]*models.Team, error)
 	CreatedBy(ctx context.Context, objs []*models.Ticket) ([]*models.User, error)
+
+	Deliveries(ctx context.Context, objs []*models.Ticket) ([][]*models.Delivery, error)
 }
 type UserResolver interface {
 	Teams(ctx context.Context, objs []*models.User) ([][]*models.Team, error)
@@ -1224,6 +1301,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateCustomerPayload.UserErrors(childComplexity), true
 
+	case "CreateDispatchRulePayload.dispatchRule":
+		if e.ComplexityRoot.CreateDispatchRulePayload.DispatchRule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateDispatchRulePayload.DispatchRule(childComplexity), true
+	case "CreateDispatchRulePayload.userErrors":
+		if e.ComplexityRoot.CreateDispatchRulePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateDispatchRulePayload.UserErrors(childComplexity), true
+
+	case "CreateTargetPayload.target":
+		if e.ComplexityRoot.CreateTargetPayload.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateTargetPayload.Target(childComplexity), true
+	case "CreateTargetPayload.userErrors":
+		if e.ComplexityRoot.CreateTargetPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateTargetPayload.UserErrors(childComplexity), true
+
 	case "CreateTeamPayload.team":
 		if e.ComplexityRoot.CreateTeamPayload.Team == nil {
 			break
@@ -1384,6 +1487,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerEdge.Node(childComplexity), true
 
+	case "Delivery.attempts":
+		if e.ComplexityRoot.Delivery.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Attempts(childComplexity), true
+	case "Delivery.createdAt":
+		if e.ComplexityRoot.Delivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.CreatedAt(childComplexity), true
+	case "Delivery.event":
+		if e.ComplexityRoot.Delivery.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Event(childComplexity), true
+	case "Delivery.externalRef":
+		if e.ComplexityRoot.Delivery.ExternalRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.ExternalRef(childComplexity), true
+	case "Delivery.id":
+		if e.ComplexityRoot.Delivery.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.GlobalID(childComplexity), true
+	case "Delivery.lastError":
+		if e.ComplexityRoot.Delivery.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.LastError(childComplexity), true
+	case "Delivery.nextAttemptAt":
+		if e.ComplexityRoot.Delivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.NextAttemptAt(childComplexity), true
+	case "Delivery.status":
+		if e.ComplexityRoot.Delivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Status(childComplexity), true
+	case "Delivery.target":
+		if e.ComplexityRoot.Delivery.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Target(childComplexity), true
+	case "Delivery.updatedAt":
+		if e.ComplexityRoot.Delivery.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.UpdatedAt(childComplexity), true
+
 	case "DisableChannelPayload.channel":
 		if e.ComplexityRoot.DisableChannelPayload.Channel == nil {
 			break
@@ -1396,6 +1560,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DisableChannelPayload.UserErrors(childComplexity), true
+
+	case "DispatchRule.condition":
+		if e.ComplexityRoot.DispatchRule.Condition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Condition(childComplexity), true
+	case "DispatchRule.createdAt":
+		if e.ComplexityRoot.DispatchRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.CreatedAt(childComplexity), true
+	case "DispatchRule.enabled":
+		if e.ComplexityRoot.DispatchRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Enabled(childComplexity), true
+	case "DispatchRule.events":
+		if e.ComplexityRoot.DispatchRule.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Events(childComplexity), true
+	case "DispatchRule.id":
+		if e.ComplexityRoot.DispatchRule.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.GlobalID(childComplexity), true
+	case "DispatchRule.name":
+		if e.ComplexityRoot.DispatchRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Name(childComplexity), true
+	case "DispatchRule.target":
+		if e.ComplexityRoot.DispatchRule.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Target(childComplexity), true
+	case "DispatchRule.template":
+		if e.ComplexityRoot.DispatchRule.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DispatchRule.Template(childComplexity), true
 
 	case "ExternalRef.createdAt":
 		if e.ComplexityRoot.ExternalRef.CreatedAt == nil {
@@ -1669,6 +1882,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCustomer(childComplexity, args["input"].(models.CreateCustomerInput)), true
+	case "Mutation.createDispatchRule":
+		if e.ComplexityRoot.Mutation.CreateDispatchRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createDispatchRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateDispatchRule(childComplexity, args["input"].(models.CreateDispatchRuleInput)), true
+	case "Mutation.createTarget":
+		if e.ComplexityRoot.Mutation.CreateTarget == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTarget_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTarget(childComplexity, args["input"].(models.CreateTargetInput)), true
 	case "Mutation.createTeam":
 		if e.ComplexityRoot.Mutation.CreateTeam == nil {
 			break
@@ -1812,6 +2047,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestChannel(childComplexity, args["input"].(models.TestChannelInput)), true
+	case "Mutation.testTarget":
+		if e.ComplexityRoot.Mutation.TestTarget == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testTarget_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestTarget(childComplexity, args["input"].(models.TestTargetInput)), true
 	case "Mutation.transitionTicket":
 		if e.ComplexityRoot.Mutation.TransitionTicket == nil {
 			break
@@ -1981,6 +2227,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Customers(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*models.CustomerFilter), args["orderBy"].(*models.CustomerOrder)), true
+	case "Query.dispatchRules":
+		if e.ComplexityRoot.Query.DispatchRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.DispatchRules(childComplexity), true
 
 	case "Query.messages":
 		if e.ComplexityRoot.Query.Messages == nil {
@@ -2037,6 +2289,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RawEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*models.RawEventFilter)), true
+	case "Query.targets":
+		if e.ComplexityRoot.Query.Targets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Targets(childComplexity), true
 	case "Query.teams":
 		if e.ComplexityRoot.Query.Teams == nil {
 			break
@@ -2293,6 +2551,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.TicketUpdated(childComplexity, args["filter"].(*models.TicketFilter)), true
 
+	case "Target.callbackUrl":
+		if e.ComplexityRoot.Target.CallbackURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.CallbackURL(childComplexity), true
+	case "Target.createdAt":
+		if e.ComplexityRoot.Target.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.CreatedAt(childComplexity), true
+	case "Target.enabled":
+		if e.ComplexityRoot.Target.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.Enabled(childComplexity), true
+	case "Target.id":
+		if e.ComplexityRoot.Target.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.GlobalID(childComplexity), true
+	case "Target.kind":
+		if e.ComplexityRoot.Target.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.Kind(childComplexity), true
+	case "Target.name":
+		if e.ComplexityRoot.Target.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.Name(childComplexity), true
+	case "Target.secretKeys":
+		if e.ComplexityRoot.Target.SecretKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.SecretKeys(childComplexity), true
+	case "Target.settings":
+		if e.ComplexityRoot.Target.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Target.Settings(childComplexity), true
+
 	case "Team.createdAt":
 		if e.ComplexityRoot.Team.CreatedAt == nil {
 			break
@@ -2412,6 +2719,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TestChannelPayload.UserErrors(childComplexity), true
 
+	case "TestTargetPayload.error":
+		if e.ComplexityRoot.TestTargetPayload.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestTargetPayload.Error(childComplexity), true
+	case "TestTargetPayload.ok":
+		if e.ComplexityRoot.TestTargetPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestTargetPayload.Ok(childComplexity), true
+	case "TestTargetPayload.target":
+		if e.ComplexityRoot.TestTargetPayload.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestTargetPayload.Target(childComplexity), true
+	case "TestTargetPayload.userErrors":
+		if e.ComplexityRoot.TestTargetPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestTargetPayload.UserErrors(childComplexity), true
+
 	case "Ticket.allowedTransitions":
 		if e.ComplexityRoot.Ticket.AllowedTransitions == nil {
 			break
@@ -2460,6 +2792,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Ticket.Customer(childComplexity), true
+	case "Ticket.deliveries":
+		if e.ComplexityRoot.Ticket.Deliveries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ticket.Deliveries(childComplexity), true
 	case "Ticket.description":
 		if e.ComplexityRoot.Ticket.Description == nil {
 			break
@@ -2788,6 +3126,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateApiTokenInput", ec.unmarshalInputCreateApiTokenInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateCustomerInput", ec.unmarshalInputCreateCustomerInput),
+			graphql.NewInputUnmarshaler("CreateDispatchRuleInput", ec.unmarshalInputCreateDispatchRuleInput),
+			graphql.NewInputUnmarshaler("CreateTargetInput", ec.unmarshalInputCreateTargetInput),
 			graphql.NewInputUnmarshaler("CreateTeamInput", ec.unmarshalInputCreateTeamInput),
 			graphql.NewInputUnmarshaler("CreateTicketInput", ec.unmarshalInputCreateTicketInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
@@ -2808,6 +3148,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TeamFilter", ec.unmarshalInputTeamFilter),
 			graphql.NewInputUnmarshaler("TeamOrder", ec.unmarshalInputTeamOrder),
 			graphql.NewInputUnmarshaler("TestChannelInput", ec.unmarshalInputTestChannelInput),
+			graphql.NewInputUnmarshaler("TestTargetInput", ec.unmarshalInputTestTargetInput),
 			graphql.NewInputUnmarshaler("TicketFilter", ec.unmarshalInputTicketFilter),
 			graphql.NewInputUnmarshaler("TicketOrder", ec.unmarshalInputTicketOrder),
 			graphql.NewInputUnmarshaler("TransitionTicketInput", ec.unmarshalInputTransitionTicketInput),
@@ -2908,7 +3249,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "audit.graphqls" "channels.graphqls" "conversations.graphqls" "customers.graphqls" "schema.graphqls" "staff.graphqls" "tickets.graphqls"
+//go:embed "audit.graphqls" "channels.graphqls" "conversations.graphqls" "customers.graphqls" "schema.graphqls" "staff.graphqls" "targets.graphqls" "tickets.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2926,6 +3267,7 @@ var sources = []*ast.Source{
 	{Name: "customers.graphqls", Input: sourceData("customers.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "staff.graphqls", Input: sourceData("staff.graphqls"), BuiltIn: false},
+	{Name: "targets.graphqls", Input: sourceData("targets.graphqls"), BuiltIn: false},
 	{Name: "tickets.graphqls", Input: sourceData("tickets.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3218,6 +3560,26 @@ func (ec *executionContext) childFields_CreateCustomerPayload(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type CreateCustomerPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateDispatchRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dispatchRule":
+		return ec.fieldContext_CreateDispatchRulePayload_dispatchRule(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateDispatchRulePayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateDispatchRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateTargetPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_CreateTargetPayload_target(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateTargetPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateTargetPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateTeamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "team":
@@ -3302,6 +3664,32 @@ func (ec *executionContext) childFields_CustomerEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CustomerEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Delivery_id(ctx, field)
+	case "target":
+		return ec.fieldContext_Delivery_target(ctx, field)
+	case "event":
+		return ec.fieldContext_Delivery_event(ctx, field)
+	case "status":
+		return ec.fieldContext_Delivery_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Delivery_attempts(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Delivery_lastError(ctx, field)
+	case "externalRef":
+		return ec.fieldContext_Delivery_externalRef(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_Delivery_nextAttemptAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Delivery_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Delivery_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
+}
+
 func (ec *executionContext) childFields_DisableChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "channel":
@@ -3310,6 +3698,28 @@ func (ec *executionContext) childFields_DisableChannelPayload(ctx context.Contex
 		return ec.fieldContext_DisableChannelPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DisableChannelPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DispatchRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DispatchRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_DispatchRule_name(ctx, field)
+	case "target":
+		return ec.fieldContext_DispatchRule_target(ctx, field)
+	case "events":
+		return ec.fieldContext_DispatchRule_events(ctx, field)
+	case "condition":
+		return ec.fieldContext_DispatchRule_condition(ctx, field)
+	case "template":
+		return ec.fieldContext_DispatchRule_template(ctx, field)
+	case "enabled":
+		return ec.fieldContext_DispatchRule_enabled(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DispatchRule_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DispatchRule", field.Name)
 }
 
 func (ec *executionContext) childFields_ExternalRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3572,6 +3982,28 @@ func (ec *executionContext) childFields_StartConversationPayload(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type StartConversationPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Target(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Target_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Target_kind(ctx, field)
+	case "name":
+		return ec.fieldContext_Target_name(ctx, field)
+	case "settings":
+		return ec.fieldContext_Target_settings(ctx, field)
+	case "secretKeys":
+		return ec.fieldContext_Target_secretKeys(ctx, field)
+	case "callbackUrl":
+		return ec.fieldContext_Target_callbackUrl(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Target_enabled(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Target_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Target", field.Name)
+}
+
 func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3640,6 +4072,20 @@ func (ec *executionContext) childFields_TestChannelPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type TestChannelPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_TestTargetPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_TestTargetPayload_target(ctx, field)
+	case "ok":
+		return ec.fieldContext_TestTargetPayload_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_TestTargetPayload_error(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_TestTargetPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestTargetPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Ticket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3682,6 +4128,8 @@ func (ec *executionContext) childFields_Ticket(ctx context.Context, field graphq
 		return ec.fieldContext_Ticket_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Ticket_updatedAt(ctx, field)
+	case "deliveries":
+		return ec.fieldContext_Ticket_deliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ticket", field.Name)
 }
@@ -4150,6 +4598,34 @@ func (ec *executionContext) field_Mutation_createCustomer_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createDispatchRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.CreateDispatchRuleInput, error) {
+			return ec.unmarshalNCreateDispatchRuleInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateDispatchRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createTarget_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.CreateTargetInput, error) {
+			return ec.unmarshalNCreateTargetInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateTargetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4324,6 +4800,20 @@ func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (models.TestChannelInput, error) {
 			return ec.unmarshalNTestChannelInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestChannelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testTarget_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (models.TestTargetInput, error) {
+			return ec.unmarshalNTestTargetInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestTargetInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7664,6 +8154,134 @@ func (ec *executionContext) fieldContext_CreateCustomerPayload_userErrors(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _CreateDispatchRulePayload_dispatchRule(ctx context.Context, field graphql.CollectedField, obj *models.CreateDispatchRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateDispatchRulePayload_dispatchRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DispatchRule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.DispatchRule) graphql.Marshaler {
+			return ec.marshalODispatchRule2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateDispatchRulePayload_dispatchRule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateDispatchRulePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DispatchRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateDispatchRulePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.CreateDispatchRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateDispatchRulePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateDispatchRulePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateDispatchRulePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateTargetPayload_target(ctx context.Context, field graphql.CollectedField, obj *models.CreateTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateTargetPayload_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Target) graphql.Marshaler {
+			return ec.marshalOTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateTargetPayload_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateTargetPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Target(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateTargetPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.CreateTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateTargetPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateTargetPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateTargetPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateTeamPayload_team(ctx context.Context, field graphql.CollectedField, obj *models.CreateTeamPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8412,6 +9030,268 @@ func (ec *executionContext) fieldContext_CustomerEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Delivery_id(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, false, "ID")
+}
+
+func (ec *executionContext) _Delivery_target(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_Delivery_target(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Target) graphql.Marshaler {
+			return ec.marshalOTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Delivery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Target(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Delivery_target(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (any, error) {
+	resolver := ec.Resolvers.Delivery()
+	if batch, ok := graphql.BatchParentsFor[*models.Delivery](ctx, "Delivery"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Target(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Target](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Delivery.target",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Target(ctx, []*models.Delivery{obj})
+	return graphql.ResolveBatchSingleResult[*models.Target](
+		ctx,
+		results,
+		err,
+		"Delivery.target",
+	)
+}
+
+func (ec *executionContext) _Delivery_event(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Event, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_attempts(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Delivery_lastError(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_externalRef(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_externalRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExternalRef, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_externalRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAttemptAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Delivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Delivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
 func (ec *executionContext) _DisableChannelPayload_channel(ctx context.Context, field graphql.CollectedField, obj *models.DisableChannelPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8474,6 +9354,222 @@ func (ec *executionContext) fieldContext_DisableChannelPayload_userErrors(_ cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DispatchRule_id(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, true, false, "ID")
+}
+
+func (ec *executionContext) _DispatchRule_name(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _DispatchRule_target(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_DispatchRule_target(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Target) graphql.Marshaler {
+			return ec.marshalNTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DispatchRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Target(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_DispatchRule_target(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (any, error) {
+	resolver := ec.Resolvers.DispatchRule()
+	if batch, ok := graphql.BatchParentsFor[*models.DispatchRule](ctx, "DispatchRule"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Target(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Target](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"DispatchRule.target",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Target(ctx, []*models.DispatchRule{obj})
+	return graphql.ResolveBatchSingleResult[*models.Target](
+		ctx,
+		results,
+		err,
+		"DispatchRule.target",
+	)
+}
+
+func (ec *executionContext) _DispatchRule_events(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []models.TicketEvent) graphql.Marshaler {
+			return ec.marshalNTicketEvent2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "TicketEvent")
+}
+
+func (ec *executionContext) _DispatchRule_condition(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_condition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Condition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSON2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_condition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _DispatchRule_template(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _DispatchRule_enabled(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DispatchRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.DispatchRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DispatchRule_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DispatchRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DispatchRule", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ExternalRef_system(ctx context.Context, field graphql.CollectedField, obj *models.ExternalRef) (ret graphql.Marshaler) {
@@ -10314,6 +11410,138 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiToken(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createTarget(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createTarget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateTarget(ctx, fc.Args["input"].(models.CreateTargetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.CreateTargetPayload) graphql.Marshaler {
+			return ec.marshalNCreateTargetPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateTargetPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createTarget(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateTargetPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createTarget_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testTarget(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testTarget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestTarget(ctx, fc.Args["input"].(models.TestTargetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.TestTargetPayload) graphql.Marshaler {
+			return ec.marshalNTestTargetPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestTargetPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testTarget(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestTargetPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testTarget_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createDispatchRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createDispatchRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateDispatchRule(ctx, fc.Args["input"].(models.CreateDispatchRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.CreateDispatchRulePayload) graphql.Marshaler {
+			return ec.marshalNCreateDispatchRulePayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateDispatchRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createDispatchRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateDispatchRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createDispatchRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createTicket(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11308,6 +12536,70 @@ func (ec *executionContext) fieldContext_Query_apiTokens(ctx context.Context, fi
 	if fc.Args, err = ec.field_Query_apiTokens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_targets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_targets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Targets(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Target) graphql.Marshaler {
+			return ec.marshalNTarget2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_targets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Target(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dispatchRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dispatchRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().DispatchRules(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.DispatchRule) graphql.Marshaler {
+			return ec.marshalNDispatchRule2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dispatchRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DispatchRule(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -12446,6 +13738,190 @@ func (ec *executionContext) fieldContext_Subscription_ticketUpdated(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Target_id(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, true, false, "ID")
+}
+
+func (ec *executionContext) _Target_kind(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.TargetKind) graphql.Marshaler {
+			return ec.marshalNTargetKind2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "TargetKind")
+}
+
+func (ec *executionContext) _Target_name(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "String")
+}
+
+func (ec *executionContext) _Target_settings(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _Target_secretKeys(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_secretKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecretKeys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_secretKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "String")
+}
+
+func (ec *executionContext) _Target_callbackUrl(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_callbackUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Target().CallbackURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_callbackUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, true, true, "String")
+}
+
+func (ec *executionContext) _Target_enabled(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Target_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Target) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Target_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Target_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Target", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Team_id(ctx context.Context, field graphql.CollectedField, obj *models.Team) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12959,6 +14435,116 @@ func (ec *executionContext) _TestChannelPayload_userErrors(ctx context.Context, 
 func (ec *executionContext) fieldContext_TestChannelPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "TestChannelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestTargetPayload_target(ctx context.Context, field graphql.CollectedField, obj *models.TestTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestTargetPayload_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Target) graphql.Marshaler {
+			return ec.marshalOTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestTargetPayload_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestTargetPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Target(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestTargetPayload_ok(ctx context.Context, field graphql.CollectedField, obj *models.TestTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestTargetPayload_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestTargetPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestTargetPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TestTargetPayload_error(ctx context.Context, field graphql.CollectedField, obj *models.TestTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestTargetPayload_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestTargetPayload_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestTargetPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestTargetPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *models.TestTargetPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestTargetPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestTargetPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestTargetPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -13596,6 +15182,61 @@ func (ec *executionContext) _Ticket_updatedAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Ticket_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Ticket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Ticket_deliveries(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ticket_deliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_Ticket_deliveries(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Delivery) graphql.Marshaler {
+			return ec.marshalNDelivery2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Ticket_deliveries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Ticket",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Ticket_deliveries(ctx context.Context, field graphql.CollectedField, obj *models.Ticket) (any, error) {
+	resolver := ec.Resolvers.Ticket()
+	if batch, ok := graphql.BatchParentsFor[*models.Ticket](ctx, "Ticket"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Deliveries(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.Delivery](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Ticket.deliveries",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Deliveries(ctx, []*models.Ticket{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.Delivery](
+		ctx,
+		results,
+		err,
+		"Ticket.deliveries",
+	)
 }
 
 func (ec *executionContext) _TicketConnection_edges(ctx context.Context, field graphql.CollectedField, obj *models.TicketConnection) (ret graphql.Marshaler) {
@@ -16458,6 +18099,132 @@ func UnmarshalCreateCustomerInput(ctx context.Context, raw any) (models.CreateCu
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateDispatchRuleInput(ctx context.Context, obj any) (models.CreateDispatchRuleInput, error) {
+	var it models.CreateDispatchRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "targetId", "events", "condition", "template"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "targetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetID = data
+		case "events":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("events"))
+			data, err := ec.unmarshalNTicketEvent2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEventᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Events = data
+		case "condition":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("condition"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Condition = data
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateDispatchRuleInput unmarshals raw into the CreateDispatchRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateDispatchRuleInput(ctx context.Context, raw any) (models.CreateDispatchRuleInput, error) {
+	var out models.CreateDispatchRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateDispatchRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateTargetInput(ctx context.Context, obj any) (models.CreateTargetInput, error) {
+	var it models.CreateTargetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "name", "settings"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNTargetKind2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateTargetInput unmarshals raw into the CreateTargetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateTargetInput(ctx context.Context, raw any) (models.CreateTargetInput, error) {
+	var out models.CreateTargetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateTargetInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateTeamInput(ctx context.Context, obj any) (models.CreateTeamInput, error) {
 	var it models.CreateTeamInput
 	if obj == nil {
@@ -17543,6 +19310,48 @@ func UnmarshalTestChannelInput(ctx context.Context, raw any) (models.TestChannel
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTestTargetInput(ctx context.Context, obj any) (models.TestTargetInput, error) {
+	var it models.TestTargetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestTargetInput unmarshals raw into the TestTargetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestTargetInput(ctx context.Context, raw any) (models.TestTargetInput, error) {
+	var out models.TestTargetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestTargetInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTicketFilter(ctx context.Context, obj any) (models.TicketFilter, error) {
 	var it models.TicketFilter
 	if obj == nil {
@@ -18110,6 +19919,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Team(ctx, sel, obj)
+	case *models.Target:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Target(ctx, sel, obj)
 	case *models.RawEvent:
 		if obj == nil {
 			return graphql.Null
@@ -18125,6 +19939,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Identity(ctx, sel, obj)
+	case *models.DispatchRule:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._DispatchRule(ctx, sel, obj)
+	case *models.Delivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Delivery(ctx, sel, obj)
 	case *models.Customer:
 		if obj == nil {
 			return graphql.Null
@@ -19120,6 +20944,82 @@ func (ec *executionContext) _CreateCustomerPayload(ctx context.Context, sel ast.
 	return out
 }
 
+var createDispatchRulePayloadImplementors = []string{"CreateDispatchRulePayload"}
+
+func (ec *executionContext) _CreateDispatchRulePayload(ctx context.Context, sel ast.SelectionSet, obj *models.CreateDispatchRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createDispatchRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateDispatchRulePayload")
+		case "dispatchRule":
+			out.Values[i] = ec._CreateDispatchRulePayload_dispatchRule(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateDispatchRulePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createTargetPayloadImplementors = []string{"CreateTargetPayload"}
+
+func (ec *executionContext) _CreateTargetPayload(ctx context.Context, sel ast.SelectionSet, obj *models.CreateTargetPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createTargetPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateTargetPayload")
+		case "target":
+			out.Values[i] = ec._CreateTargetPayload_target(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateTargetPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createTeamPayloadImplementors = []string{"CreateTeamPayload"}
 
 func (ec *executionContext) _CreateTeamPayload(ctx context.Context, sel ast.SelectionSet, obj *models.CreateTeamPayload) graphql.Marshaler {
@@ -19412,6 +21312,85 @@ func (ec *executionContext) _CustomerEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var deliveryImplementors = []string{"Delivery", "Node"}
+
+func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *models.Delivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Delivery")
+		case "id":
+			out.Values[i] = ec._Delivery_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "target":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_target(ctx, field, obj)
+				})
+		case "event":
+			out.Values[i] = ec._Delivery_event(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Delivery_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._Delivery_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._Delivery_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "externalRef":
+			out.Values[i] = ec._Delivery_externalRef(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextAttemptAt":
+			out.Values[i] = ec._Delivery_nextAttemptAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Delivery_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Delivery_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var disableChannelPayloadImplementors = []string{"DisableChannelPayload"}
 
 func (ec *executionContext) _DisableChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *models.DisableChannelPayload) graphql.Marshaler {
@@ -19432,6 +21411,75 @@ func (ec *executionContext) _DisableChannelPayload(ctx context.Context, sel ast.
 			out.Values[i] = ec._DisableChannelPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dispatchRuleImplementors = []string{"DispatchRule", "Node"}
+
+func (ec *executionContext) _DispatchRule(ctx context.Context, sel ast.SelectionSet, obj *models.DispatchRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dispatchRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DispatchRule")
+		case "id":
+			out.Values[i] = ec._DispatchRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._DispatchRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "target":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DispatchRule_target(ctx, field, obj)
+				})
+		case "events":
+			out.Values[i] = ec._DispatchRule_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "condition":
+			out.Values[i] = ec._DispatchRule_condition(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			out.Values[i] = ec._DispatchRule_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enabled":
+			out.Values[i] = ec._DispatchRule_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._DispatchRule_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19971,6 +22019,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createTarget":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createTarget(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testTarget":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testTarget(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createDispatchRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createDispatchRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createTicket":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createTicket(ctx, field)
@@ -20251,6 +22320,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_apiTokens(ctx, field)
+				})
+		case "targets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_targets(ctx, field)
+				})
+		case "dispatchRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dispatchRules(ctx, field)
 				})
 		case "tickets":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20704,6 +22785,75 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var targetImplementors = []string{"Target", "Node"}
+
+func (ec *executionContext) _Target(ctx context.Context, sel ast.SelectionSet, obj *models.Target) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, targetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Target")
+		case "id":
+			out.Values[i] = ec._Target_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._Target_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Target_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settings":
+			out.Values[i] = ec._Target_settings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secretKeys":
+			out.Values[i] = ec._Target_secretKeys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "callbackUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Target_callbackUrl(ctx, field, obj)
+				})
+		case "enabled":
+			out.Values[i] = ec._Target_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Target_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var teamImplementors = []string{"Team", "Node"}
 
 func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj *models.Team) graphql.Marshaler {
@@ -20940,6 +23090,54 @@ func (ec *executionContext) _TestChannelPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var testTargetPayloadImplementors = []string{"TestTargetPayload"}
+
+func (ec *executionContext) _TestTargetPayload(ctx context.Context, sel ast.SelectionSet, obj *models.TestTargetPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testTargetPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestTargetPayload")
+		case "target":
+			out.Values[i] = ec._TestTargetPayload_target(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._TestTargetPayload_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._TestTargetPayload_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._TestTargetPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var ticketImplementors = []string{"Ticket", "Node"}
 
 func (ec *executionContext) _Ticket(ctx context.Context, sel ast.SelectionSet, obj *models.Ticket) graphql.Marshaler {
@@ -21056,6 +23254,12 @@ func (ec *executionContext) _Ticket(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "deliveries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Ticket_deliveries(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22320,6 +24524,32 @@ func (ec *executionContext) marshalNCreateCustomerPayload2ᚖgithubᚗcomᚋkefu
 	return ec._CreateCustomerPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateDispatchRuleInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateDispatchRuleInput(ctx context.Context, v any) (models.CreateDispatchRuleInput, error) {
+	res, err := ec.unmarshalInputCreateDispatchRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateDispatchRulePayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateDispatchRulePayload(ctx context.Context, sel ast.SelectionSet, v *models.CreateDispatchRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateDispatchRulePayload!")
+		return graphql.Null
+	}
+	return ec._CreateDispatchRulePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateTargetInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateTargetInput(ctx context.Context, v any) (models.CreateTargetInput, error) {
+	res, err := ec.unmarshalInputCreateTargetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateTargetPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateTargetPayload(ctx context.Context, sel ast.SelectionSet, v *models.CreateTargetPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateTargetPayload!")
+		return graphql.Null
+	}
+	return ec._CreateTargetPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateTeamInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐCreateTeamInput(ctx context.Context, v any) (models.CreateTeamInput, error) {
 	res, err := ec.unmarshalInputCreateTeamInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22426,6 +24656,31 @@ func (ec *executionContext) marshalNCustomerOrderField2githubᚗcomᚋkefuhubᚋ
 	return v
 }
 
+func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Delivery) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Delivery", v, nil)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDelivery2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *models.Delivery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Delivery!")
+		return graphql.Null
+	}
+	return ec._Delivery(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNDeliveryStatus2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDeliveryStatus(ctx context.Context, v any) (models.DeliveryStatus, error) {
 	var res models.DeliveryStatus
 	err := res.UnmarshalGQL(v)
@@ -22447,6 +24702,31 @@ func (ec *executionContext) marshalNDisableChannelPayload2ᚖgithubᚗcomᚋkefu
 		return graphql.Null
 	}
 	return ec._DisableChannelPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDispatchRule2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.DispatchRule) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "DispatchRule", v, nil)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDispatchRule2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDispatchRule2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRule(ctx context.Context, sel ast.SelectionSet, v *models.DispatchRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DispatchRule!")
+		return graphql.Null
+	}
+	return ec._DispatchRule(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNErrorCode2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐErrorCode(ctx context.Context, v any) (models.ErrorCode, error) {
@@ -22715,6 +24995,10 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 		batchIdxMapMessage := map[int]int{}
 		var batchItemsIdentity []*models.Identity
 		batchIdxMapIdentity := map[int]int{}
+		var batchItemsDispatchRule []*models.DispatchRule
+		batchIdxMapDispatchRule := map[int]int{}
+		var batchItemsDelivery []*models.Delivery
+		batchIdxMapDelivery := map[int]int{}
 		var batchItemsCustomer []*models.Customer
 		batchIdxMapCustomer := map[int]int{}
 		var batchItemsConversation []*models.Conversation
@@ -22743,6 +25027,12 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 			case *models.Identity:
 				batchIdxMapIdentity[i] = len(batchItemsIdentity)
 				batchItemsIdentity = append(batchItemsIdentity, concrete)
+			case *models.DispatchRule:
+				batchIdxMapDispatchRule[i] = len(batchItemsDispatchRule)
+				batchItemsDispatchRule = append(batchItemsDispatchRule, concrete)
+			case *models.Delivery:
+				batchIdxMapDelivery[i] = len(batchItemsDelivery)
+				batchItemsDelivery = append(batchItemsDelivery, concrete)
 			case *models.Customer:
 				batchIdxMapCustomer[i] = len(batchItemsCustomer)
 				batchItemsCustomer = append(batchItemsCustomer, concrete)
@@ -22774,6 +25064,12 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋm
 		}
 		if len(batchItemsIdentity) > 0 {
 			ctx = graphql.WithBatchParents(ctx, "Identity", batchItemsIdentity, batchIdxMapIdentity)
+		}
+		if len(batchItemsDispatchRule) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "DispatchRule", batchItemsDispatchRule, batchIdxMapDispatchRule)
+		}
+		if len(batchItemsDelivery) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Delivery", batchItemsDelivery, batchIdxMapDelivery)
 		}
 		if len(batchItemsCustomer) > 0 {
 			ctx = graphql.WithBatchParents(ctx, "Customer", batchItemsCustomer, batchIdxMapCustomer)
@@ -23057,6 +25353,40 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) marshalNTarget2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Target) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx context.Context, sel ast.SelectionSet, v *models.Target) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Target!")
+		return graphql.Null
+	}
+	return ec._Target(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTargetKind2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetKind(ctx context.Context, v any) (models.TargetKind, error) {
+	var res models.TargetKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTargetKind2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTargetKind(ctx context.Context, sel ast.SelectionSet, v models.TargetKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNTeam2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Team) graphql.Marshaler {
 	ctx = graphql.WithBatchParents(ctx, "Team", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
@@ -23145,6 +25475,19 @@ func (ec *executionContext) marshalNTestChannelPayload2ᚖgithubᚗcomᚋkefuhub
 	return ec._TestChannelPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNTestTargetInput2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestTargetInput(ctx context.Context, v any) (models.TestTargetInput, error) {
+	res, err := ec.unmarshalInputTestTargetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestTargetPayload2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTestTargetPayload(ctx context.Context, sel ast.SelectionSet, v *models.TestTargetPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestTargetPayload!")
+		return graphql.Null
+	}
+	return ec._TestTargetPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNTicket2ᚕᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Ticket) graphql.Marshaler {
 	ctx = graphql.WithBatchParents(ctx, "Ticket", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
@@ -23200,6 +25543,46 @@ func (ec *executionContext) marshalNTicketEdge2ᚖgithubᚗcomᚋkefuhubᚋkefuh
 		return graphql.Null
 	}
 	return ec._TicketEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTicketEvent2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEvent(ctx context.Context, v any) (models.TicketEvent, error) {
+	var res models.TicketEvent
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTicketEvent2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEvent(ctx context.Context, sel ast.SelectionSet, v models.TicketEvent) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNTicketEvent2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEventᚄ(ctx context.Context, v any) ([]models.TicketEvent, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]models.TicketEvent, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTicketEvent2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEvent(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNTicketEvent2ᚕgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEventᚄ(ctx context.Context, sel ast.SelectionSet, v []models.TicketEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTicketEvent2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNTicketOrderField2githubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTicketOrderField(ctx context.Context, v any) (models.TicketOrderField, error) {
@@ -23758,6 +26141,13 @@ func (ec *executionContext) unmarshalOCustomerOrder2ᚖgithubᚗcomᚋkefuhubᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalODispatchRule2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐDispatchRule(ctx context.Context, sel ast.SelectionSet, v *models.DispatchRule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DispatchRule(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -24054,6 +26444,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTarget2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTarget(ctx context.Context, sel ast.SelectionSet, v *models.Target) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Target(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOTeam2ᚖgithubᚗcomᚋkefuhubᚋkefuhubᚋmodelsᚐTeam(ctx context.Context, sel ast.SelectionSet, v *models.Team) graphql.Marshaler {

@@ -21,6 +21,9 @@ type Principal struct {
 	UserID   uint64
 	TokenID  uint64
 	Role     models.Role
+	// ViaTargetID is set when an outside system (an OA callback) acts:
+	// its own change is not delivered back to it.
+	ViaTargetID uint64
 }
 
 // System is a principal for kefuhub's own work in a tenant (bootstrap, seed,

@@ -130,6 +130,12 @@ func audit(tx *gorm.DB, p Principal, action, objType string, objID uint64, befor
 	if after != nil {
 		ev.After = snapshot(after)
 	}
+	if p.ViaTargetID != 0 {
+		if ev.After == nil {
+			ev.After = map[string]any{}
+		}
+		ev.After["performedVia"] = models.EncodeID(models.TypeTarget, p.ViaTargetID)
+	}
 	if err := tx.Create(ev).Error; err != nil {
 		return fmt.Errorf("hub: audit %s: %w", action, err)
 	}

@@ -184,8 +184,19 @@ func (h *Hub) deliver(ctx context.Context, d *dispatcher, id uint64) {
 		h.log.Warn("dispatcher: load delivery", "delivery", id, "err", err)
 		return
 	}
-	result, sendErr := h.sendMessageDelivery(ctx, d, &del)
-	if err := h.recordOutcome(ctx, d, &del, result, sendErr); err != nil && ctx.Err() == nil {
+	var (
+		result  connectors.SendResult
+		ref     connectors.DeliverResult
+		sendErr error
+	)
+	switch del.Kind {
+	case kindTicketEvent:
+		ref, sendErr = h.deliverWorkOrder(ctx, d, &del)
+		result.ExternalID = ref.ExternalID
+	default:
+		result, sendErr = h.sendMessageDelivery(ctx, d, &del)
+	}
+	if err := h.recordOutcome(ctx, d, &del, result, ref, sendErr); err != nil && ctx.Err() == nil {
 		h.log.Error("dispatcher: record outcome", "delivery", id, "err", err)
 	}
 }
@@ -254,7 +265,7 @@ func (h *Hub) backoff(d *dispatcher, attempts int, asked time.Duration) time.Dur
 
 // recordOutcome stores what an attempt did, on the delivery and its
 // message, and tells subscribers.
-func (h *Hub) recordOutcome(ctx context.Context, d *dispatcher, del *models.Delivery, res connectors.SendResult, sendErr error) error {
+func (h *Hub) recordOutcome(ctx context.Context, d *dispatcher, del *models.Delivery, res connectors.SendResult, ref connectors.DeliverResult, sendErr error) error {
 	p := System(del.TenantID)
 	return h.write(context.WithoutCancel(ctx), p, func(tx *gorm.DB, ev *pending) error {
 		now := h.now()
@@ -286,6 +297,11 @@ func (h *Hub) recordOutcome(ctx context.Context, d *dispatcher, del *models.Deli
 		if err := tx.Model(del).Select("status", "attempts", "claimed_by", "claimed_until", "last_error", "external_ref", "next_attempt_at", "updated_at").
 			Updates(del).Error; err != nil {
 			return err
+		}
+		if sendErr == nil && del.Kind == kindTicketEvent {
+			if err := h.recordExternalRef(tx, del, ref, ev); err != nil {
+				return err
+			}
 		}
 		if msgStatus == "" || del.MessageID == nil {
 			return nil

@@ -93,6 +93,9 @@ func (h *Hub) CreateTicket(ctx context.Context, in models.CreateTicketInput) (*m
 			}
 		}
 		ev.add(Event{TenantID: p.TenantID, Ticket: t})
+		if err := h.ticketEvent(tx, ev, p, t, models.TicketCreated, ""); err != nil {
+			return err
+		}
 		return audit(tx, p, "ticket.create", models.TypeTicket, t.ID, nil, t)
 	})
 	if err != nil {
@@ -160,6 +163,13 @@ func (h *Hub) UpdateTicket(ctx context.Context, in models.UpdateTicketInput) (*m
 			return fmt.Errorf("hub: update ticket: %w", err)
 		}
 		ev.add(Event{TenantID: p.TenantID, Ticket: t})
+		event := models.TicketUpdated
+		if !sameID(before.AssigneeID, t.AssigneeID) {
+			event = models.TicketAssigned
+		}
+		if err := h.ticketEvent(tx, ev, p, t, event, ""); err != nil {
+			return err
+		}
 		return audit(tx, p, "ticket.update", models.TypeTicket, t.ID, &before, t)
 	})
 	if err != nil {
@@ -217,6 +227,16 @@ func (h *Hub) TransitionTicket(ctx context.Context, in models.TransitionTicketIn
 			return fmt.Errorf("hub: transition ticket: %w", err)
 		}
 		ev.add(Event{TenantID: p.TenantID, Ticket: t})
+		event := models.TicketUpdated
+		switch {
+		case in.Status == models.TicketResolved || (in.Status == models.TicketClosed && before.Status != models.TicketResolved):
+			event = models.TicketResolvedE
+		case before.Status == models.TicketResolved && in.Status == models.TicketOpen:
+			event = models.TicketReopened
+		}
+		if err := h.ticketEvent(tx, ev, p, t, event, comment); err != nil {
+			return err
+		}
 		after := snapshot(t)
 		if comment != "" {
 			after["comment"] = comment
@@ -456,4 +476,8 @@ func (h *Hub) AuditEvents(ctx context.Context, args PageArgs, f *models.AuditEve
 		key.desc = order.Direction == models.OrderDirectionDesc
 	}
 	return paginate(ctx, q, args, key)
+}
+
+func sameID(a, b *uint64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }

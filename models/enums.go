@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Enums are plain strings in the database and GraphQL enums on the API. Each
@@ -202,3 +203,44 @@ var AllRawEventStatuses = []RawEventStatus{RawStored, RawDuplicate, RawFailed}
 
 func (e *RawEventStatus) UnmarshalGQL(v any) error { return unmarshalEnum(v, AllRawEventStatuses, e) }
 func (e RawEventStatus) MarshalGQL(w io.Writer)    { marshalEnum(w, e) }
+
+type TargetKind string
+
+const (
+	TargetDingTalkWorkNotice TargetKind = "DINGTALK_WORK_NOTICE"
+	TargetDingTalkTodo       TargetKind = "DINGTALK_TODO"
+	TargetDingTalkApproval   TargetKind = "DINGTALK_APPROVAL"
+	TargetDingTalkRobot      TargetKind = "DINGTALK_ROBOT"
+	TargetWeComAppMessage    TargetKind = "WECOM_APP_MESSAGE"
+	TargetWeComApproval      TargetKind = "WECOM_APPROVAL"
+	TargetWeComRobot         TargetKind = "WECOM_ROBOT"
+	TargetOAWebhook          TargetKind = "OA_WEBHOOK"
+)
+
+var AllTargetKinds = []TargetKind{TargetDingTalkWorkNotice, TargetDingTalkTodo, TargetDingTalkApproval, TargetDingTalkRobot,
+	TargetWeComAppMessage, TargetWeComApproval, TargetWeComRobot, TargetOAWebhook}
+
+func (e *TargetKind) UnmarshalGQL(v any) error { return unmarshalEnum(v, AllTargetKinds, e) }
+func (e TargetKind) MarshalGQL(w io.Writer)    { marshalEnum(w, e) }
+
+// TicketEvent is a change of a ticket that dispatch rules react to.
+type TicketEvent string
+
+const (
+	TicketCreated   TicketEvent = "TICKET_CREATED"
+	TicketUpdated   TicketEvent = "TICKET_UPDATED"
+	TicketAssigned  TicketEvent = "TICKET_ASSIGNED"
+	TicketResolvedE TicketEvent = "TICKET_RESOLVED"
+	TicketReopened  TicketEvent = "TICKET_REOPENED"
+	TicketCommented TicketEvent = "TICKET_COMMENTED"
+)
+
+var AllTicketEvents = []TicketEvent{TicketCreated, TicketUpdated, TicketAssigned, TicketResolvedE, TicketReopened, TicketCommented}
+
+// WireName is the event's name in webhook documents, e.g. "ticket.created".
+func (e TicketEvent) WireName() string {
+	return "ticket." + strings.ToLower(strings.TrimPrefix(string(e), "TICKET_"))
+}
+
+func (e *TicketEvent) UnmarshalGQL(v any) error { return unmarshalEnum(v, AllTicketEvents, e) }
+func (e TicketEvent) MarshalGQL(w io.Writer)    { marshalEnum(w, e) }

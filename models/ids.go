@@ -58,4 +58,7 @@ const (
 	TypeTicket       = "Ticket"
 	TypeAuditEvent   = "AuditEvent"
 	TypeRawEvent     = "RawEvent"
+	TypeTarget       = "Target"
+	TypeDispatchRule = "DispatchRule"
+	TypeDelivery     = "Delivery"
 )

@@ -280,20 +280,67 @@ type RawEvent struct {
 	MessageID *uint64 ``
 }
 
+func (d *Delivery) GlobalID() string { return EncodeID(TypeDelivery, d.ID) }
+
 func (r *RawEvent) GlobalID() string { return EncodeID(TypeRawEvent, r.ID) }
 
 // PayloadText is the payload as text, for people to read.
 func (r *RawEvent) PayloadText() string { return strings.ToValidUTF8(string(r.Payload), "\uFFFD") }
 
+// Target is where work orders go: a DingTalk or WeCom app, a group robot,
+// an OA system. Like a channel, its secret settings are sealed.
+type Target struct {
+	ID            uint64         `gorm:"primaryKey"`
+	TenantID      uint64         `gorm:"not null;index"`
+	Kind          TargetKind     `gorm:"size:32;not null"`
+	Name          string         `gorm:"size:200;not null"`
+	Settings      map[string]any `gorm:"serializer:json;type:mediumtext"`
+	SecretKeys    []string       `gorm:"serializer:json;type:mediumtext"`
+	SealedSecrets []byte         `gorm:"type:blob"`
+	Enabled       bool           `gorm:"not null;default:true"`
+	CreatedAt     time.Time      `gorm:"not null"`
+	UpdatedAt     time.Time      `gorm:"not null"`
+}
+
+func (t *Target) GlobalID() string { return EncodeID(TypeTarget, t.ID) }
+
+// DispatchRule says which ticket events go to which target, and how the
+// message reads (a Go text/template over the ticket, customer and
+// conversation).
+type DispatchRule struct {
+	ID       uint64        `gorm:"primaryKey"`
+	TenantID uint64        `gorm:"not null;index"`
+	Name     string        `gorm:"size:200;not null"`
+	TargetID uint64        `gorm:"not null;index"`
+	Events   []TicketEvent `gorm:"serializer:json;type:mediumtext"`
+	// Condition narrows the tickets: keys teamId, category, priority,
+	// channelKind, tag (absent: every ticket).
+	Condition map[string]any `gorm:"serializer:json;type:mediumtext"`
+	Template  string         `gorm:"type:mediumtext;not null"`
+	Enabled   bool           `gorm:"not null;default:true"`
+	CreatedAt time.Time      `gorm:"not null"`
+	UpdatedAt time.Time      `gorm:"not null"`
+}
+
+func (r *DispatchRule) GlobalID() string { return EncodeID(TypeDispatchRule, r.ID) }
+
 // Delivery is one outbound effect waiting for, or done by, the dispatcher:
 // written in the same transaction as the change that causes it (outbox),
 // claimed by one worker at a time, retried with backoff.
 type Delivery struct {
-	ID            uint64    `gorm:"primaryKey"`
-	TenantID      uint64    `gorm:"not null;index"`
-	Kind          string    `gorm:"size:32;not null"`
-	ChannelID     *uint64   ``
-	MessageID     *uint64   `gorm:"index"`
+	ID        uint64  `gorm:"primaryKey"`
+	TenantID  uint64  `gorm:"not null;index"`
+	Kind      string  `gorm:"size:32;not null"`
+	ChannelID *uint64 ``
+	MessageID *uint64 `gorm:"index"`
+	// Work-order deliveries: the target, the ticket, the event, and the
+	// document and text frozen when the event happened.
+	TargetID      *uint64   `gorm:"index"`
+	TicketID      *uint64   `gorm:"index"`
+	Event         string    `gorm:"size:32;not null;default:''"`
+	Document      []byte    `gorm:"type:mediumblob"`
+	Title         string    `gorm:"size:500;not null;default:''"`
+	Text          string    `gorm:"type:mediumtext"`
 	Status        string    `gorm:"size:16;not null;index:ix_deliveries_due,priority:1"`
 	Attempts      int       `gorm:"not null;default:0"`
 	NextAttemptAt time.Time `gorm:"not null;index:ix_deliveries_due,priority:2"`
@@ -331,6 +378,6 @@ type ChangeEvent struct {
 func All() []any {
 	return []any{
 		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
-		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{}, &ChannelCursor{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{}, &ChannelCursor{}, &Target{}, &DispatchRule{},
 	}
 }

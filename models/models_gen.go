@@ -172,6 +172,30 @@ type CreateCustomerPayload struct {
 	UserErrors []*UserError `json:"userErrors"`
 }
 
+type CreateDispatchRuleInput struct {
+	Name      string         `json:"name"`
+	TargetID  string         `json:"targetId"`
+	Events    []TicketEvent  `json:"events"`
+	Condition map[string]any `json:"condition,omitempty"`
+	Template  *string        `json:"template,omitempty"`
+}
+
+type CreateDispatchRulePayload struct {
+	DispatchRule *DispatchRule `json:"dispatchRule,omitempty"`
+	UserErrors   []*UserError  `json:"userErrors"`
+}
+
+type CreateTargetInput struct {
+	Kind     TargetKind     `json:"kind"`
+	Name     string         `json:"name"`
+	Settings map[string]any `json:"settings,omitempty"`
+}
+
+type CreateTargetPayload struct {
+	Target     *Target      `json:"target,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type CreateTeamInput struct {
 	Name        string   `json:"name"`
 	Description *string  `json:"description,omitempty"`
@@ -430,6 +454,17 @@ type TestChannelPayload struct {
 	// Whether the platform accepted the channel's credentials.
 	Ok bool `json:"ok"`
 	// Why not, when ok is false.
+	Error      *string      `json:"error,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type TestTargetInput struct {
+	ID string `json:"id"`
+}
+
+type TestTargetPayload struct {
+	Target     *Target      `json:"target,omitempty"`
+	Ok         bool         `json:"ok"`
 	Error      *string      `json:"error,omitempty"`
 	UserErrors []*UserError `json:"userErrors"`
 }

@@ -18,3 +18,6 @@ func (*Message) IsNode()      {}
 func (*Ticket) IsNode()       {}
 func (*AuditEvent) IsNode()   {}
 func (*RawEvent) IsNode()     {}
+func (*Target) IsNode()       {}
+func (*DispatchRule) IsNode() {}
+func (*Delivery) IsNode()     {}

@@ -1,0 +1,177 @@
+// Package oafake is a stand-in OA system: it receives kefuhub's signed
+// work-order webhooks (checking the signature), keeps one work order per
+// delivery id like a careful OA system, and calls kefuhub back to change
+// tickets. Switches make it fail the way real systems do.
+package oafake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/kefuhub/kefuhub/connectors/signing"
+)
+
+// Order is a work order the OA system holds.
+type Order struct {
+	ID         string
+	DeliveryID string
+	Event      string
+	Document   map[string]any
+	Received   int // times this delivery arrived
+}
+
+// Server is a fake OA system.
+type Server struct {
+	*httptest.Server
+	secret string
+
+	mu       sync.Mutex
+	orders   []*Order
+	byID     map[string]*Order
+	failures []int // statuses to answer next, before applying
+	drops    int   // apply, then drop the connection
+	rejected int
+	changed  chan struct{}
+}
+
+// New starts a fake OA system sharing secret with kefuhub.
+func New(secret string) *Server {
+	s := &Server{secret: secret, byID: map[string]*Order{}, changed: make(chan struct{}, 1)}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	return s
+}
+
+// FailNext answers the next n deliveries with status, without applying them.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures = append(s.failures, status)
+	}
+}
+
+// DropNext applies the next n deliveries and then drops the connection
+// without answering (a lost response).
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops += n
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err := signing.Verify(r.Header, s.secret, time.Now(), body); err != nil {
+		s.mu.Lock()
+		s.rejected++
+		s.mu.Unlock()
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if r.Header.Get(signing.HeaderEvent) == "ping" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.mu.Lock()
+	if len(s.failures) > 0 {
+		status := s.failures[0]
+		s.failures = s.failures[1:]
+		s.mu.Unlock()
+		http.Error(w, "fake failure", status)
+		return
+	}
+	delivery := r.Header.Get(signing.HeaderDelivery)
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil || delivery == "" {
+		s.mu.Unlock()
+		http.Error(w, "malformed work order", http.StatusBadRequest)
+		return
+	}
+	o, seen := s.byID[delivery]
+	if !seen {
+		o = &Order{ID: fmt.Sprintf("OA-%04d", len(s.orders)+1), DeliveryID: delivery, Event: r.Header.Get(signing.HeaderEvent), Document: doc}
+		s.orders = append(s.orders, o)
+		s.byID[delivery] = o
+	}
+	o.Received++
+	drop := s.drops > 0
+	if drop {
+		s.drops--
+	}
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":%q,"url":"https://oa.example/orders/%s"}`, o.ID, o.ID)
+}
+
+// Orders returns the work orders held, in arrival order.
+func (s *Server) Orders() []Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Order, len(s.orders))
+	for i, o := range s.orders {
+		out[i] = *o
+	}
+	return out
+}
+
+// Rejected counts deliveries refused for a bad signature.
+func (s *Server) Rejected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
+}
+
+// WaitOrders waits until at least n work orders are held.
+func (s *Server) WaitOrders(ctx context.Context, n int) ([]Order, error) {
+	for {
+		if o := s.Orders(); len(o) >= n {
+			return o, nil
+		}
+		select {
+		case <-s.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return s.Orders(), fmt.Errorf("oafake: %d work orders, want %d: %w", len(s.Orders()), n, ctx.Err())
+		}
+	}
+}
+
+// Callback POSTs a signed status change to kefuhub's callback URL for the
+// target and returns the status and body.
+func (s *Server) Callback(ctx context.Context, callbackURL string, change map[string]any) (int, string, error) {
+	body, err := json.Marshal(change)
+	if err != nil {
+		return 0, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callbackURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	signing.SetHeaders(req.Header, s.secret, time.Now(), body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out), nil
+}

@@ -125,3 +125,93 @@ func TestOAWorkOrders(t *testing.T) {
 		}
 	})
 }
+
+// TestDeliveryAdmin: a work order the target refuses is a dead letter in
+// deliveries(filter: {status: FAILED}); retryDelivery sends it again once
+// the target is fixed; cancelDelivery stops a pending one.
+func TestDeliveryAdmin(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		oaSys := oafake.New(oaSecret)
+		defer oaSys.Close()
+		d := e.must(e.adminA, `mutation($in: CreateTargetInput!) { createTarget(input: $in) { target { id } userErrors { message } } }`,
+			map[string]any{"in": map[string]any{"kind": "OA_WEBHOOK", "name": "OA", "settings": map[string]any{"url": oaSys.URL, "secret": oaSecret}}})
+		targetID := str(d, "createTarget", "target", "id")
+		e.must(e.adminA, `mutation($in: CreateDispatchRuleInput!) { createDispatchRule(input: $in) { userErrors { message } } }`,
+			map[string]any{"in": map[string]any{"name": "全部", "targetId": targetID, "events": []string{"TICKET_CREATED"}}})
+
+		oaSys.FailNext(1, http.StatusUnprocessableEntity)
+		e.createTicket(e.adminA, "被拒的工单", nil)
+		var dead string
+		deadline := time.Now().Add(10 * time.Second)
+		for dead == "" {
+			d = e.must(e.adminA, `{ deliveries(filter: {status: "FAILED"}) { nodes { id lastError event } } }`, nil)
+			if n, _ := get(d, "deliveries", "nodes").([]any); len(n) == 1 {
+				dead = str(n[0], "id")
+				if !contains(str(n[0], "lastError"), "422") {
+					t.Errorf("dead letter reason: %v", n[0])
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no dead letter: %v", d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		e.must(e.adminA, `mutation($id: ID!) { retryDelivery(input: {id: $id}) { delivery { status } userErrors { message } } }`, map[string]any{"id": dead})
+		if _, err := oaSys.WaitOrders(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do(e.adminA, `mutation($id: ID!) { cancelDelivery(input: {id: $id}) { userErrors { code } } }`, map[string]any{"id": dead})
+		if str(r.Data, "cancelDelivery", "userErrors", 0, "code") != "CONFLICT" {
+			waitDeliveryStatus(t, e, dead, "SENT")
+		}
+
+		// A pending delivery waiting an hour (the target said Retry-After)
+		// is cancelled and never sent.
+		oaSys.FailNextRetryAfter(1, http.StatusServiceUnavailable, 3600)
+		before := len(oaSys.Orders())
+		e.createTicket(e.adminA, "要取消的工单", nil)
+		var pendingID string
+		deadline = time.Now().Add(10 * time.Second)
+		for pendingID == "" {
+			d = e.must(e.adminA, `{ deliveries(filter: {status: "PENDING"}) { nodes { id attempts } } }`, nil)
+			for _, n := range get(d, "deliveries", "nodes").([]any) {
+				if get(n, "attempts") == float64(1) {
+					pendingID = str(n, "id")
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no pending delivery after a failed attempt: %v", d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		d = e.must(e.adminA, `mutation($id: ID!) { cancelDelivery(input: {id: $id}) { delivery { status } userErrors { message } } }`, map[string]any{"id": pendingID})
+		if str(d, "cancelDelivery", "delivery", "status") != "CANCELLED" {
+			t.Fatalf("cancel: %v", d)
+		}
+		if len(oaSys.Orders()) != before {
+			t.Errorf("a cancelled delivery arrived")
+		}
+		// Agents may not see or touch deliveries.
+		_, agent := e.createUser(e.adminA, "坐席", "agent-dlv@a.test", "AGENT")
+		if r := e.do(agent, `{ deliveries { totalCount } }`, nil); r.Code() != "FORBIDDEN" {
+			t.Errorf("agent listed deliveries: %s", r.Raw)
+		}
+	})
+}
+
+func waitDeliveryStatus(t *testing.T, e *env, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Delivery { status } } }`, map[string]any{"id": id})
+		if str(d, "node", "status") == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s is %v, want %s", id, get(d, "node"), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

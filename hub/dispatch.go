@@ -298,9 +298,16 @@ func (h *Hub) recordOutcome(ctx context.Context, d *dispatcher, del *models.Deli
 			Updates(del).Error; err != nil {
 			return err
 		}
-		if sendErr == nil && del.Kind == kindTicketEvent {
-			if err := h.recordExternalRef(tx, del, ref, ev); err != nil {
-				return err
+		if del.Kind == kindTicketEvent && del.TicketID != nil {
+			if sendErr == nil {
+				if err := h.recordExternalRef(tx, del, ref, ev); err != nil {
+					return err
+				}
+			}
+			// Subscribers of the ticket see its deliveries move.
+			var t models.Ticket
+			if err := tx.Where("id = ?", *del.TicketID).Take(&t).Error; err == nil {
+				ev.add(Event{TenantID: t.TenantID, Ticket: &t})
 			}
 		}
 		if msgStatus == "" || del.MessageID == nil {

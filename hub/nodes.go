@@ -48,6 +48,10 @@ func (h *Hub) Node(ctx context.Context, gid string) (models.Node, error) {
 		n, err = one(h.TicketsByID(ctx, ids))
 	case models.TypeAuditEvent:
 		n, err = one(h.AuditEventsByID(ctx, ids))
+	case models.TypeDelivery:
+		n, err = one(h.DeliveriesByID(ctx, ids))
+	case models.TypeTarget:
+		n, err = one(h.TargetsByID(ctx, ids))
 	case models.TypeRawEvent:
 		n, err = one(h.RawEventsByID(ctx, ids))
 	}

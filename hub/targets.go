@@ -505,3 +505,110 @@ func (h *Hub) DeliveriesOfTickets(ctx context.Context, ticketIDs []uint64) (map[
 	}
 	return out, nil
 }
+
+// DeliveryCancelled is the status of a delivery an admin stopped.
+const DeliveryCancelled = "CANCELLED"
+
+// Deliveries lists the tenant's work-order deliveries, newest first (ADMIN).
+func (h *Hub) Deliveries(ctx context.Context, args PageArgs, f *models.DeliveryFilter) (*Page[models.Delivery], error) {
+	p, err := require(ctx, canManage)
+	if err != nil {
+		return nil, err
+	}
+	q := h.tenantDB(ctx, p, &models.Delivery{}).Where("kind = ?", kindTicketEvent)
+	if f != nil {
+		if f.Status != nil {
+			q = q.Where("status = ?", strings.ToUpper(*f.Status))
+		}
+		if f.TargetID != nil {
+			id, err := decodeFilterRef("targetId", models.TypeTarget, *f.TargetID)
+			if err != nil {
+				return nil, err
+			}
+			q = q.Where("target_id = ?", id)
+		}
+		if f.TicketID != nil {
+			id, err := decodeFilterRef("ticketId", models.TypeTicket, *f.TicketID)
+			if err != nil {
+				return nil, err
+			}
+			q = q.Where("ticket_id = ?", id)
+		}
+	}
+	key := sortKey[models.Delivery]{table: "deliveries", column: "id", kind: keyInt, desc: true,
+		value: func(d *models.Delivery) any { return d.ID }, id: func(d *models.Delivery) uint64 { return d.ID }}
+	return paginate(ctx, q, args, key)
+}
+
+// RetryDelivery makes a failed or pending delivery due now (ADMIN).
+func (h *Hub) RetryDelivery(ctx context.Context, gid string) (*models.Delivery, error) {
+	return h.changeDelivery(ctx, gid, "delivery.retry", func(d *models.Delivery) error {
+		if d.Status == DeliverySent {
+			return errConflict("id", "the delivery was already sent")
+		}
+		d.Status, d.NextAttemptAt, d.ClaimedBy, d.ClaimedUntil = DeliveryPending, h.now(), "", nil
+		return nil
+	})
+}
+
+// CancelDelivery stops a pending delivery (ADMIN).
+func (h *Hub) CancelDelivery(ctx context.Context, gid string) (*models.Delivery, error) {
+	return h.changeDelivery(ctx, gid, "delivery.cancel", func(d *models.Delivery) error {
+		if d.Status != DeliveryPending {
+			return errConflict("id", "only a pending delivery can be cancelled (it is %s)", d.Status)
+		}
+		d.Status = DeliveryCancelled
+		return nil
+	})
+}
+
+func (h *Hub) changeDelivery(ctx context.Context, gid, action string, change func(*models.Delivery) error) (*models.Delivery, error) {
+	p, err := require(ctx, canManage)
+	if err != nil {
+		return nil, err
+	}
+	id, err := decodeRef("id", models.TypeDelivery, gid)
+	if err != nil {
+		return nil, err
+	}
+	d := &models.Delivery{}
+	err = h.write(ctx, p, func(tx *gorm.DB, ev *pending) error {
+		if err := load(h.lockFor(tx), p, d, id, "id", models.TypeDelivery); err != nil {
+			return err
+		}
+		if d.Kind != kindTicketEvent {
+			return errNotFound("id", models.TypeDelivery)
+		}
+		before := map[string]any{"status": d.Status, "attempts": d.Attempts}
+		if err := change(d); err != nil {
+			return err
+		}
+		d.UpdatedAt = h.now()
+		if err := tx.Model(d).Select("status", "next_attempt_at", "claimed_by", "claimed_until", "updated_at").Updates(d).Error; err != nil {
+			return err
+		}
+		ev.queued = d.Status == DeliveryPending
+		return audit(tx, p, action, models.TypeDelivery, d.ID, before, map[string]any{"status": d.Status})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeliveriesByID serves node(id) for deliveries (ADMIN).
+func (h *Hub) DeliveriesByID(ctx context.Context, ids []uint64) (map[uint64]*models.Delivery, error) {
+	p, err := require(ctx, canManage)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*models.Delivery
+	if err := h.conn(ctx).Scopes(store.TenantCheck(p.TenantID)).Where("id IN ? AND kind = ?", ids, kindTicketEvent).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := map[uint64]*models.Delivery{}
+	for _, r := range rows {
+		out[r.ID] = r
+	}
+	return out, nil
+}

@@ -81,6 +81,15 @@ type AuditEventOrder struct {
 	Direction OrderDirection       `json:"direction"`
 }
 
+type CancelDeliveryInput struct {
+	ID string `json:"id"`
+}
+
+type CancelDeliveryPayload struct {
+	Delivery   *Delivery    `json:"delivery,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type ChannelConnection struct {
 	Edges      []*ChannelEdge `json:"edges"`
 	Nodes      []*Channel     `json:"nodes"`
@@ -267,6 +276,25 @@ type CustomerOrder struct {
 	Direction OrderDirection     `json:"direction"`
 }
 
+type DeliveryConnection struct {
+	Edges      []*DeliveryEdge `json:"edges"`
+	Nodes      []*Delivery     `json:"nodes"`
+	PageInfo   *PageInfo       `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+type DeliveryEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Delivery `json:"node"`
+}
+
+type DeliveryFilter struct {
+	// PENDING, SENT, FAILED or CANCELLED.
+	Status   *string `json:"status,omitempty"`
+	TargetID *string `json:"targetId,omitempty"`
+	TicketID *string `json:"ticketId,omitempty"`
+}
+
 type DisableChannelInput struct {
 	ID string `json:"id"`
 }
@@ -360,6 +388,15 @@ type ReplayRawEventPayload struct {
 	RawEvent *RawEvent `json:"rawEvent,omitempty"`
 	// The message the replay stored (null when the event was already stored).
 	Message    *Message     `json:"message,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type RetryDeliveryInput struct {
+	ID string `json:"id"`
+}
+
+type RetryDeliveryPayload struct {
+	Delivery   *Delivery    `json:"delivery,omitempty"`
 	UserErrors []*UserError `json:"userErrors"`
 }
 

@@ -20,6 +20,18 @@ func (r *dispatchRuleResolver) Target(ctx context.Context, objs []*models.Dispat
 	return batchOne(ctx, objs, func(d *models.DispatchRule) uint64 { return d.TargetID }, r.Hub.TargetsByID)
 }
 
+func (r *mutationResolver) RetryDelivery(ctx context.Context, input models.RetryDeliveryInput) (*models.RetryDeliveryPayload, error) {
+	d, err := r.Hub.RetryDelivery(ctx, input.ID)
+	ue, err := userErrors(err)
+	return &models.RetryDeliveryPayload{Delivery: d, UserErrors: ue}, err
+}
+
+func (r *mutationResolver) CancelDelivery(ctx context.Context, input models.CancelDeliveryInput) (*models.CancelDeliveryPayload, error) {
+	d, err := r.Hub.CancelDelivery(ctx, input.ID)
+	ue, err := userErrors(err)
+	return &models.CancelDeliveryPayload{Delivery: d, UserErrors: ue}, err
+}
+
 func (r *mutationResolver) CreateTarget(ctx context.Context, input models.CreateTargetInput) (*models.CreateTargetPayload, error) {
 	t, err := r.Hub.CreateTarget(ctx, input)
 	ue, err := userErrors(err)
@@ -44,6 +56,19 @@ func (r *mutationResolver) CreateDispatchRule(ctx context.Context, input models.
 	rule, err := r.Hub.CreateDispatchRule(ctx, input)
 	ue, err := userErrors(err)
 	return &models.CreateDispatchRulePayload{DispatchRule: rule, UserErrors: ue}, err
+}
+
+func (r *queryResolver) Deliveries(ctx context.Context, first *int, after *string, last *int, before *string, filter *models.DeliveryFilter) (*models.DeliveryConnection, error) {
+	page, err := r.Hub.Deliveries(ctx, pageArgs(ctx, first, after, last, before), filter)
+	if err != nil {
+		return nil, err
+	}
+	return &models.DeliveryConnection{
+		Edges: edges(page, func(c string, n *models.Delivery) *models.DeliveryEdge {
+			return &models.DeliveryEdge{Cursor: c, Node: n}
+		}),
+		Nodes: nonNil(page.Items), PageInfo: pageInfo(page), TotalCount: page.TotalCount,
+	}, nil
 }
 
 func (r *queryResolver) Targets(ctx context.Context) ([]*models.Target, error) {

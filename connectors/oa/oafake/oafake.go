@@ -35,8 +35,8 @@ type Server struct {
 	mu       sync.Mutex
 	orders   []*Order
 	byID     map[string]*Order
-	failures []int // statuses to answer next, before applying
-	drops    int   // apply, then drop the connection
+	failures []failure // answers to give next, before applying
+	drops    int       // apply, then drop the connection
 	rejected int
 	changed  chan struct{}
 }
@@ -48,12 +48,17 @@ func New(secret string) *Server {
 	return s
 }
 
+type failure struct{ status, retryAfter int }
+
 // FailNext answers the next n deliveries with status, without applying them.
-func (s *Server) FailNext(n, status int) {
+func (s *Server) FailNext(n, status int) { s.FailNextRetryAfter(n, status, 0) }
+
+// FailNextRetryAfter is FailNext with a Retry-After of seconds.
+func (s *Server) FailNextRetryAfter(n, status, seconds int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.failures = append(s.failures, status)
+		s.failures = append(s.failures, failure{status, seconds})
 	}
 }
 
@@ -80,10 +85,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	if len(s.failures) > 0 {
-		status := s.failures[0]
+		f := s.failures[0]
 		s.failures = s.failures[1:]
 		s.mu.Unlock()
-		http.Error(w, "fake failure", status)
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(f.retryAfter))
+		}
+		http.Error(w, "fake failure", f.status)
 		return
 	}
 	delivery := r.Header.Get(signing.HeaderDelivery)

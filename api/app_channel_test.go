@@ -223,3 +223,35 @@ func TestAppChannelSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestCustomerToldWhenTicketResolved: resolving a work order tells the
+// customer on the channel they wrote from, through the dispatcher.
+func TestCustomerToldWhenTicketResolved(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		fake := appfake.New(appSecret)
+		defer fake.Close()
+		_, webhook := e.createAppChannel(t, fake)
+		if resp, _, err := appfake.Send(ctx, nil, webhook, appSecret, appfake.Event{ID: "r-1", Type: "message", Text: "包裹破损",
+			User: appfake.User{ID: "u-9", Name: "赵敏"}}); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("webhook: %v", err)
+		}
+		d := e.must(e.adminA, `{ conversations { nodes { id } } }`, nil)
+		conv := str(d, "conversations", "nodes", 0, "id")
+		ticket := e.createTicket(e.adminA, "包裹破损补发", map[string]any{"conversationId": conv})
+		e.must(e.adminA, `mutation($id: ID!) { transitionTicket(input: {id: $id, status: RESOLVED, comment: "已补发新的商品"}) { userErrors { message } } }`,
+			map[string]any{"id": ticket})
+		replies, err := fake.WaitReplies(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(replies[0].Text, "T-1001") || !strings.Contains(replies[0].Text, "已补发新的商品") || replies[0].UserID != "u-9" {
+			t.Errorf("customer was told: %+v", replies[0])
+		}
+		d = e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Conversation { lastMessage { senderType direction } } } }`, map[string]any{"id": conv})
+		if str(d, "node", "lastMessage", "senderType") != "SYSTEM" {
+			t.Errorf("notice: %v", d)
+		}
+	})
+}

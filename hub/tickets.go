@@ -237,6 +237,11 @@ func (h *Hub) TransitionTicket(ctx context.Context, in models.TransitionTicketIn
 		if err := h.ticketEvent(tx, ev, p, t, event, comment); err != nil {
 			return err
 		}
+		if event == models.TicketResolvedE {
+			if err := h.notifyCustomerResolved(tx, ev, p, t, comment); err != nil {
+				return err
+			}
+		}
 		after := snapshot(t)
 		if comment != "" {
 			after["comment"] = comment

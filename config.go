@@ -26,6 +26,8 @@ var settings = []setting{
 	{"wecom-api-base", "KEFUHUB_WECOM_API_BASE", "https://qyapi.weixin.qq.com", "WeCom API host (private deployments, proxies, fakes)"},
 	{"wechat-api-base", "KEFUHUB_WECHAT_API_BASE", "https://api.weixin.qq.com", "WeChat Official Account API host"},
 	{"taobao-gateway", "KEFUHUB_TAOBAO_GATEWAY", "https://gw.api.taobao.com/router/rest", "Taobao Open Platform gateway"},
+	{"dingtalk-oapi-base", "KEFUHUB_DINGTALK_OAPI_BASE", "https://oapi.dingtalk.com", "DingTalk's oapi host (robots, work notices, tokens)"},
+	{"dingtalk-api-base", "KEFUHUB_DINGTALK_API_BASE", "https://api.dingtalk.com", "DingTalk's v1.0 API host (to-dos, approvals)"},
 	{"log-level", "KEFUHUB_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "KEFUHUB_LOG_FORMAT", "text", "text or json"},
 	{"max-body-bytes", "KEFUHUB_MAX_BODY_BYTES", "1048576", "largest request body accepted"},

@@ -30,6 +30,7 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/dingtalkbot"
 	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/oa"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
@@ -151,9 +152,11 @@ func open(ctx context.Context, cfg config, stderr io.Writer) (*app, error) {
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
 		Connectors: newRegistry(), PublicURL: cfg.str("public-url"),
 		BaseURLs: map[models.ChannelKind]string{
-			models.ChannelWeComKF:  cfg.str("wecom-api-base"),
-			models.ChannelWeChatOA: cfg.str("wechat-api-base"),
-			models.ChannelTaobao:   cfg.str("taobao-gateway"),
+			models.ChannelWeComKF:     cfg.str("wecom-api-base"),
+			models.ChannelWeChatOA:    cfg.str("wechat-api-base"),
+			models.ChannelTaobao:      cfg.str("taobao-gateway"),
+			models.ChannelDingTalkBot: cfg.str("dingtalk-oapi-base"),
+			models.ChannelWeComApp:    cfg.str("wecom-api-base"),
 		}})
 	if err != nil {
 		_ = st.Close()
@@ -241,6 +244,7 @@ func newRegistry() *connectors.Registry {
 		wecom.Connector(),
 		email.Connector(),
 		wechat.Connector(),
+		dingtalkbot.Connector(),
 	).WithTargets(
 		oa.Connector(),
 	)

@@ -17,6 +17,8 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/dingtalkbot"
+	"github.com/kefuhub/kefuhub/connectors/dingtalkbot/dingtalkbotfake"
 	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/oa"
 	"github.com/kefuhub/kefuhub/connectors/taobao"
@@ -46,20 +48,23 @@ type env struct {
 	tenantA        *models.Tenant
 	tenantB        *models.Tenant
 	// Fake platforms.
-	taobao *taobaofake.Server
-	wecom  *wecomfake.Server
-	wechat *wechatfake.Server
+	taobao   *taobaofake.Server
+	wecom    *wecomfake.Server
+	wechat   *wechatfake.Server
+	dingtalk *dingtalkbotfake.Server
 }
 
 // Credentials the fake platforms accept.
 const (
-	taobaoAppKey  = "12345678"
-	taobaoSecret  = "taobao-app-secret"
-	taobaoSession = "taobao-session-key"
-	wecomCorpID   = "ww0123456789abcdef"
-	wecomSecret   = "wecom-kf-secret"
-	wechatAppID   = "wx0123456789abcdef"
-	wechatSecret  = "0123456789abcdef0123456789abcdef"
+	taobaoAppKey      = "12345678"
+	taobaoSecret      = "taobao-app-secret"
+	taobaoSession     = "taobao-session-key"
+	wecomCorpID       = "ww0123456789abcdef"
+	wecomSecret       = "wecom-kf-secret"
+	wechatAppID       = "wx0123456789abcdef"
+	wechatSecret      = "0123456789abcdef0123456789abcdef"
+	dingtalkAppKey    = "dingbotappkey"
+	dingtalkAppSecret = "dingtalk-bot-app-secret"
 )
 
 // forEachEngine runs fn against a fresh kefuhub on SQLite and on MariaDB.
@@ -96,13 +101,17 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(e.wecom.Close)
 	e.wechat = wechatfake.New(wechatAppID, wechatSecret)
 	t.Cleanup(e.wechat.Close)
+	e.dingtalk = dingtalkbotfake.New(dingtalkAppKey, dingtalkAppSecret)
+	t.Cleanup(e.dingtalk.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
-		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector()).
+		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector(),
+			dingtalkbot.Connector()).
 			WithTargets(oa.Connector()),
 		BaseURLs: map[models.ChannelKind]string{
-			models.ChannelTaobao:   e.taobao.GatewayURL(),
-			models.ChannelWeComKF:  e.wecom.URL,
-			models.ChannelWeChatOA: e.wechat.URL,
+			models.ChannelTaobao:      e.taobao.GatewayURL(),
+			models.ChannelWeComKF:     e.wecom.URL,
+			models.ChannelWeChatOA:    e.wechat.URL,
+			models.ChannelDingTalkBot: e.dingtalk.URL,
 		},
 		PublicURL: "http://" + e.server.Listener.Addr().String()})
 	if err != nil {

@@ -88,6 +88,9 @@ func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write(res.Response.Body)
+		if res.Bot != nil {
+			h.AnswerBot(ch, *res.Bot)
+		}
 		if res.Sync != nil {
 			// The platform is answered within its deadline; fetching what it
 			// announced happens after.

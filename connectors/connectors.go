@@ -196,6 +196,26 @@ type WebhookResult struct {
 	// Sync, when set, says the platform has events to fetch (WeCom 微信客服
 	// callbacks carry none): the hub acknowledges first, then calls Sync.
 	Sync *SyncHint
+	// Bot, when set, is a staff member talking to kefuhub's bot (DingTalk
+	// robot, WeCom app): the hub answers it through BotReplier.
+	Bot *BotMessage
+}
+
+// BotMessage is what a staff member said to the bot.
+type BotMessage struct {
+	// SenderID is the platform's staff id (DingTalk senderStaffId, WeCom
+	// userid), which kefuhub users carry.
+	SenderID   string
+	SenderName string
+	Text       string
+	// ReplyTo is where the answer goes (a DingTalk sessionWebhook, a WeCom
+	// userid).
+	ReplyTo string
+}
+
+// BotReplier is implemented by bot channels.
+type BotReplier interface {
+	ReplyBot(ctx context.Context, to BotMessage, text string) error
 }
 
 // SyncHint is what a callback says about the events waiting.

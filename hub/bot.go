@@ -2,11 +2,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/models"
 	"github.com/kefuhub/kefuhub/store"
 )
@@ -219,3 +221,44 @@ func ptrTo[T any](v T) *T { return &v }
 
 // chinaTime shows times as staff in China read them.
 var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// AnswerBot runs a bot message that arrived on a bot channel and posts the
+// answer, after the platform has been acknowledged. The answer is retried
+// a few times; it is not kept beyond that (the staff member can ask again).
+func (h *Hub) AnswerBot(ch *models.Channel, msg connectors.BotMessage) {
+	platform := BotDingTalk
+	if ch.Kind == models.ChannelWeComApp {
+		platform = BotWeCom
+	}
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		ctx, cancel := context.WithTimeout(h.bgCtx, time.Minute)
+		defer cancel()
+		reply := h.HandleBotCommand(ctx, BotRequest{TenantID: ch.TenantID, Platform: platform, SenderID: msg.SenderID, Text: msg.Text})
+		conn, err := h.openChannel(ch)
+		if err != nil {
+			h.log.Warn("bot: open channel", "channel", ch.GlobalID(), "err", err)
+			return
+		}
+		replier, ok := conn.(connectors.BotReplier)
+		if !ok {
+			return
+		}
+		for attempt := 1; ; attempt++ {
+			err := replier.ReplyBot(ctx, msg, reply)
+			var retry *connectors.RetryableError
+			if err == nil || !errors.As(err, &retry) || attempt == 3 {
+				if err != nil {
+					h.log.Warn("bot: reply", "channel", ch.GlobalID(), "err", err)
+				}
+				return
+			}
+			select {
+			case <-time.After(time.Duration(attempt) * time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}

@@ -43,9 +43,13 @@ const (
 	ChannelApp      ChannelKind = "APP"
 	ChannelEmail    ChannelKind = "EMAIL"
 	ChannelWeb      ChannelKind = "WEB"
+	// Staff bots: not customer channels, but where staff talk to kefuhub.
+	ChannelDingTalkBot ChannelKind = "DINGTALK_BOT"
+	ChannelWeComApp    ChannelKind = "WECOM_APP"
 )
 
-var AllChannelKinds = []ChannelKind{ChannelWeComKF, ChannelWeChatOA, ChannelTaobao, ChannelApp, ChannelEmail, ChannelWeb}
+var AllChannelKinds = []ChannelKind{ChannelWeComKF, ChannelWeChatOA, ChannelTaobao, ChannelApp, ChannelEmail, ChannelWeb,
+	ChannelDingTalkBot, ChannelWeComApp}
 
 type ConversationStatus string
 

@@ -149,7 +149,12 @@ func open(ctx context.Context, cfg config, stderr io.Writer) (*app, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
+	timeout, err := cfg.duration("platform-timeout")
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log, HTTPClient: &http.Client{Timeout: timeout},
 		Connectors: newRegistry(), PublicURL: cfg.str("public-url"),
 		BaseURLs: map[models.ChannelKind]string{
 			models.ChannelWeComKF:     cfg.str("wecom-api-base"),
@@ -207,7 +212,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := bootstrap(ctx, a, stdout); err != nil {
 		return err
 	}
-	a.hub.StartDispatcher(hub.DispatchConfig{})
+	dc, err := dispatchConfig(cfg)
+	if err != nil {
+		return err
+	}
+	a.hub.StartDispatcher(dc)
 	a.hub.StartPolling()
 	opts := api.Options{Logger: a.log}
 	if opts.MaxBodyBytes, err = int64Setting(cfg, "max-body-bytes"); err != nil {
@@ -234,6 +243,31 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	return serveHTTP(ctx, a, ln, api.New(a.hub, opts), grace)
+}
+
+// dispatchConfig reads the dispatcher's settings.
+func dispatchConfig(cfg config) (hub.DispatchConfig, error) {
+	var dc hub.DispatchConfig
+	var err error
+	if dc.Workers, err = cfg.int("dispatch-workers"); err != nil {
+		return dc, err
+	}
+	if dc.MaxAttempts, err = cfg.int("dispatch-max-attempts"); err != nil {
+		return dc, err
+	}
+	if dc.BaseBackoff, err = cfg.duration("dispatch-base-backoff"); err != nil {
+		return dc, err
+	}
+	if dc.MaxBackoff, err = cfg.duration("dispatch-max-backoff"); err != nil {
+		return dc, err
+	}
+	if dc.ClaimTTL, err = cfg.duration("dispatch-claim-ttl"); err != nil {
+		return dc, err
+	}
+	if dc.SendTimeout, err = cfg.duration("platform-timeout"); err != nil {
+		return dc, err
+	}
+	return dc, nil
 }
 
 // newRegistry assembles the channel connectors kefuhub runs with.

@@ -47,6 +47,9 @@ type DispatchConfig struct {
 	Poll time.Duration
 	// SendTimeout bounds one platform call (default 30 s).
 	SendTimeout time.Duration
+	// ClaimTTL is how long a claim holds; rows a dead replica had claimed
+	// are taken over after it (default 2 min; longer than SendTimeout).
+	ClaimTTL time.Duration
 }
 
 func (c *DispatchConfig) defaults() {
@@ -68,11 +71,13 @@ func (c *DispatchConfig) defaults() {
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 30 * time.Second
 	}
+	if c.ClaimTTL <= 0 {
+		c.ClaimTTL = 2 * time.Minute
+	}
+	if c.ClaimTTL <= c.SendTimeout {
+		c.ClaimTTL = c.SendTimeout + 5*time.Second
+	}
 }
-
-// claimTTL is how long a claim holds; a worker that dies frees its rows
-// after it.
-const claimTTL = 2 * time.Minute
 
 type dispatcher struct {
 	cfg    DispatchConfig
@@ -119,7 +124,7 @@ func (h *Hub) dispatchLoop(ctx context.Context, d *dispatcher) {
 	for {
 		free := d.cfg.Workers - len(sem)
 		if free > 0 {
-			ids, err := h.claimDue(ctx, free)
+			ids, err := h.claimDue(ctx, free, d.cfg.ClaimTTL)
 			if err != nil && ctx.Err() == nil {
 				h.log.Warn("dispatcher: claim", "err", err)
 			}
@@ -144,8 +149,8 @@ func (h *Hub) dispatchLoop(ctx context.Context, d *dispatcher) {
 	}
 }
 
-// claimDue marks up to n due deliveries as this replica's for claimTTL.
-func (h *Hub) claimDue(ctx context.Context, n int) ([]uint64, error) {
+// claimDue marks up to n due deliveries as this replica's for ttl.
+func (h *Hub) claimDue(ctx context.Context, n int, ttl time.Duration) ([]uint64, error) {
 	var ids []uint64
 	err := h.store.Tx(ctx, func(tx *gorm.DB) error {
 		now := h.now()
@@ -158,7 +163,7 @@ func (h *Hub) claimDue(ctx context.Context, n int) ([]uint64, error) {
 		if err := q.Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
 			return err
 		}
-		until := now.Add(claimTTL)
+		until := now.Add(ttl)
 		return tx.Model(&models.Delivery{}).Where("id IN ?", ids).
 			Updates(map[string]any{"claimed_by": h.origin, "claimed_until": until}).Error
 	})

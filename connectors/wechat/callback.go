@@ -3,7 +3,6 @@ package wechat
 import (
 	"bytes"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/officialaccount/message"
-	"github.com/silenceper/wechat/v2/util"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 	"github.com/kefuhub/kefuhub/models"
 )
 
@@ -116,25 +115,23 @@ func openMessage(token, aesKey, appID string, query url.Values, body []byte) ([]
 		// sha1 over public values only: anyone could sign.
 		return nil, errNoToken
 	}
-	var key []byte
 	if aesKey != "" {
-		var err error
-		if key, err = decodeAESKey(aesKey); err != nil {
+		if err := checkAESKey(aesKey); err != nil {
 			return nil, err
 		}
 	}
 	switch et := query.Get("encrypt_type"); et {
 	case "", "raw":
-		if key != nil {
+		if aesKey != "" {
 			return nil, &connectors.VerifyError{Reason: "the channel is in safe mode (encodingAESKey is set) but the push is not " +
 				"encrypted: set 消息加解密方式 to 安全模式 in 公众号后台, or clear encodingAESKey"}
 		}
-		if err := checkSignature(query, token); err != nil {
+		if err := checkSignature(query, "signature", token); err != nil {
 			return nil, err
 		}
 		return body, nil
 	case "aes":
-		if key == nil {
+		if aesKey == "" {
 			return nil, &connectors.VerifyError{Reason: "WeChat sent an encrypted (safe mode) push but the channel has no " +
 				"encodingAESKey: paste the EncodingAESKey, or set 消息加解密方式 to 明文模式"}
 		}
@@ -148,10 +145,10 @@ func openMessage(token, aesKey, appID string, query url.Values, body []byte) ([]
 		if outer.EncryptedMsg == "" {
 			return nil, &connectors.BadRequestError{Reason: "encrypted push without Encrypt"}
 		}
-		if err := checkMsgSignature(query, token, outer.EncryptedMsg); err != nil {
+		if err := checkSignature(query, "msg_signature", token, outer.EncryptedMsg); err != nil {
 			return nil, err
 		}
-		return decrypt(key, appID, outer.EncryptedMsg)
+		return decrypt(aesKey, appID, outer.EncryptedMsg)
 	default:
 		return nil, &connectors.BadRequestError{Reason: "unknown encrypt_type"}
 	}
@@ -169,73 +166,46 @@ func VerifyURL(token string, query url.Values) (string, error) {
 	if echo == "" {
 		return "", &connectors.BadRequestError{Reason: "URL check without echostr"}
 	}
-	if err := checkSignature(query, token); err != nil {
+	if err := checkSignature(query, "signature", token); err != nil {
 		return "", err
 	}
 	return echo, nil
 }
 
-// checkSignature compares `signature` with sha1(sort(token, timestamp,
-// nonce)) in constant time.
-func checkSignature(query url.Values, token string) error {
-	got := strings.ToLower(query.Get("signature"))
-	if got == "" {
-		return &connectors.VerifyError{Reason: "signature is missing"}
-	}
-	want := util.Signature(token, query.Get("timestamp"), query.Get("nonce"))
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return &connectors.VerifyError{Reason: "signature does not match"}
+// checkSignature compares query[param] with sha1(sort(token, timestamp,
+// nonce, extra...)) in constant time: `signature` over (token, timestamp,
+// nonce), msg_signature over those and Encrypt.
+func checkSignature(query url.Values, param, token string, extra ...string) error {
+	if err := wxcrypto.VerifyQuery(query, param, token, extra...); err != nil {
+		return &connectors.VerifyError{Reason: err.Error()}
 	}
 	return nil
 }
 
-// checkMsgSignature compares msg_signature with sha1(sort(token,
-// timestamp, nonce, encrypted)) in constant time.
-func checkMsgSignature(query url.Values, token, encrypted string) error {
-	got := strings.ToLower(query.Get("msg_signature"))
-	if got == "" {
-		return &connectors.VerifyError{Reason: "msg_signature is missing"}
-	}
-	want := util.Signature(token, query.Get("timestamp"), query.Get("nonce"), encrypted)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return &connectors.VerifyError{Reason: "msg_signature does not match"}
-	}
-	return nil
-}
-
-// decrypt opens an Encrypt value and checks its receiveid is appID.
-func decrypt(key []byte, appID, encrypted string) ([]byte, error) {
-	ct, err := base64.StdEncoding.DecodeString(encrypted)
+// decrypt opens an Encrypt value and checks its receiveid is appID;
+// aesKey is known to be valid.
+func decrypt(aesKey, appID, encrypted string) ([]byte, error) {
+	msg, receiveID, err := wxcrypto.Decrypt(aesKey, encrypted)
 	if err != nil {
-		return nil, &connectors.VerifyError{Reason: "encrypted payload is not base64"}
+		return nil, &connectors.VerifyError{Reason: err.Error()}
 	}
-	// util.AESDecryptMsg checks the length is whole 32-byte blocks and
-	// bounds every slice; the key is checked to be 32 bytes.
-	_, msg, receiveID, err := util.AESDecryptMsg(ct, key)
-	if err != nil {
-		return nil, &connectors.VerifyError{Reason: "cannot decrypt the payload"}
-	}
-	if subtle.ConstantTimeCompare(receiveID, []byte(appID)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(receiveID), []byte(appID)) != 1 {
 		return nil, &connectors.VerifyError{Reason: "payload is for another AppID than the channel's appId"}
 	}
-	return bytes.Clone(msg), nil
+	return msg, nil
 }
 
 var errBadAESKey = errors.New("wechat: encodingAESKey must be 43 characters of base64 (32 bytes)")
 
-func decodeAESKey(s string) ([]byte, error) {
-	if len(s) != 43 {
-		return nil, errBadAESKey
+func checkAESKey(s string) error {
+	if _, err := wxcrypto.ParseAESKey(s); err != nil {
+		return errBadAESKey
 	}
-	key, err := base64.StdEncoding.DecodeString(s + "=")
-	if err != nil || len(key) != 32 {
-		return nil, errBadAESKey
-	}
-	return key, nil
+	return nil
 }
 
 func validAESKey(s string) error {
-	if _, err := decodeAESKey(s); err != nil {
+	if checkAESKey(s) != nil {
 		return fmt.Errorf("must be the 43-character EncodingAESKey from 基本配置 (got %d characters), or empty for 明文模式", len(s))
 	}
 	return nil

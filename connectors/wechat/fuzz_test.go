@@ -9,6 +9,7 @@ import (
 
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/wechat/wechatfake"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // FuzzParseMessage drives the push parser with arbitrary input in four
@@ -77,7 +78,7 @@ func FuzzParseMessage(f *testing.F) {
 			events, err = ParseMessage(settings, query, body)
 		case 1:
 			query.Del("encrypt_type")
-			query.Set("signature", wechatfake.Signature(token, query.Get("timestamp"), query.Get("nonce")))
+			query.Set("signature", wxcrypto.Signature(token, query.Get("timestamp"), query.Get("nonce")))
 			events, err = ParseMessage(plainSettings, query, body)
 		case 2:
 			var outer struct {
@@ -85,12 +86,12 @@ func FuzzParseMessage(f *testing.F) {
 			}
 			_ = xml.Unmarshal(body, &outer)
 			query.Set("encrypt_type", "aes")
-			query.Set("msg_signature", wechatfake.Signature(token, query.Get("timestamp"), query.Get("nonce"), outer.Encrypt))
+			query.Set("msg_signature", wxcrypto.Signature(token, query.Get("timestamp"), query.Get("nonce"), outer.Encrypt))
 			events, err = ParseMessage(safeSettings, query, body)
 		case 3:
 			var random [16]byte
 			copy(random[:], body)
-			enc, encErr := wechatfake.EncryptWithRandom(key, app, random, inner)
+			enc, encErr := wxcrypto.EncryptWithRandom(key, app, random, inner)
 			if encErr != nil {
 				t.Fatal(encErr)
 			}

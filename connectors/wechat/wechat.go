@@ -13,8 +13,9 @@
 // push): it must come within 5 s, before an agent has read the message.
 //
 // The wire format and the silenceper/wechat quirks are in
-// /work/shared/PLATFORMS.md (the safe mode's crypto is WeCom's, with the
-// AppID as receiveid); package wechatfake is the platform for tests.
+// /work/shared/PLATFORMS.md (the safe mode's crypto is WeCom's, package
+// wxcrypto, with the AppID as receiveid); package wechatfake is the
+// platform for tests.
 package wechat
 
 import (
@@ -31,13 +32,14 @@ import (
 	"github.com/silenceper/wechat/v2/officialaccount/message"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 // Connector is the WECHAT_OA channel kind. Its channels share one access
 // token cache, so the channels the hub builds per call reuse tokens.
 func Connector() connectors.Connector {
-	tokens := newTokenCache()
+	tokens := tokencache.New()
 	return connectors.Connector{Spec: spec, New: func(cfg connectors.Config) (connectors.Channel, error) {
 		return newChannel(cfg, tokens)
 	}}
@@ -87,10 +89,9 @@ var spec = connectors.Spec{
 type channel struct {
 	appID, secret, token, aesKey string
 
-	client   *resty.Client
-	now      func() time.Time
-	tokens   *tokenCache
-	tokenKey string
+	client *resty.Client
+	now    func() time.Time
+	tokens *tokencache.Source
 }
 
 var (
@@ -102,18 +103,18 @@ var (
 // New builds a WECHAT_OA channel with a token cache of its own; channels
 // built through Connector share one.
 func New(cfg connectors.Config) (connectors.Channel, error) {
-	return newChannel(cfg, newTokenCache())
+	return newChannel(cfg, tokencache.New())
 }
 
-func newChannel(cfg connectors.Config, tokens *tokenCache) (*channel, error) {
+func newChannel(cfg connectors.Config, tokens *tokencache.Cache) (*channel, error) {
 	s := cfg.Settings
 	c := &channel{appID: s["appId"], secret: s["appSecret"], token: s["token"], aesKey: s["encodingAESKey"],
-		now: cfg.Now, tokens: tokens}
+		now: cfg.Now}
 	if c.appID == "" || c.secret == "" || c.token == "" {
 		return nil, errors.New("wechat: appId, appSecret and token are required")
 	}
 	if c.aesKey != "" {
-		if _, err := decodeAESKey(c.aesKey); err != nil {
+		if err := checkAESKey(c.aesKey); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +130,8 @@ func newChannel(cfg connectors.Config, tokens *tokenCache) (*channel, error) {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	c.client = resty.NewWithClient(hc).SetBaseURL(base)
-	c.tokenKey = tokenKey(cfg.ChannelID, base, c.appID, c.secret)
+	c.tokens = &tokencache.Source{Cache: tokens, Key: tokencache.Key("wechat-oa", cfg.ChannelID, base, c.appID, c.secret),
+		Now: c.now, Fetch: c.fetchToken, Waited: waited}
 	return c, nil
 }
 
@@ -325,6 +327,6 @@ func (c *channel) Test(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.tokens.entry(c.tokenKey).set(tok, c.now().Add(ttl))
+	c.tokens.Keep(tok, ttl)
 	return nil
 }

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 	"github.com/kefuhub/kefuhub/connectors/wechat/wechatfake"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 	"github.com/kefuhub/kefuhub/models"
 )
 
@@ -66,7 +68,7 @@ func newRig(t *testing.T, safe bool) *rig {
 	r := &rig{fake: wechatfake.New(appID, secret), clock: &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}}
 	t.Cleanup(r.fake.Close)
 	r.fake.SetClock(r.clock.Now)
-	r.ch = r.newChannel(t, newTokenCache(), func(s map[string]string) {
+	r.ch = r.newChannel(t, tokencache.New(), func(s map[string]string) {
 		if !safe {
 			delete(s, "encodingAESKey")
 		}
@@ -80,7 +82,7 @@ func settings() map[string]string {
 	return map[string]string{"appId": appID, "appSecret": secret, "token": cbToken, "encodingAESKey": aesKey}
 }
 
-func (r *rig) newChannel(t *testing.T, tokens *tokenCache, edit func(map[string]string)) *channel {
+func (r *rig) newChannel(t *testing.T, tokens *tokencache.Cache, edit func(map[string]string)) *channel {
 	t.Helper()
 	s := settings()
 	if edit != nil {
@@ -379,7 +381,7 @@ func TestPushRejected(t *testing.T) {
 		return p
 	}
 	encOf := func(m string) string {
-		enc, err := wechatfake.Encrypt(aesKey, appID, []byte(m))
+		enc, err := wxcrypto.Encrypt(aesKey, appID, []byte(m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -633,7 +635,7 @@ func TestSendAfterAnotherSystemTookTheToken(t *testing.T) {
 	if _, err := r.send("first"); err != nil {
 		t.Fatal(err)
 	}
-	other := r.newChannel(t, newTokenCache(), nil)
+	other := r.newChannel(t, tokencache.New(), nil)
 	if err := other.Test(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -735,7 +737,7 @@ func TestTest(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(r.fake)
 			}
-			ch := r.newChannel(t, newTokenCache(), tt.edit)
+			ch := r.newChannel(t, tokencache.New(), tt.edit)
 			err := ch.Test(context.Background())
 			if tt.wantText == nil {
 				if err != nil {

@@ -2,19 +2,17 @@ package wecom
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 )
 
 // The API is called over HTTP here rather than through silenceper's
@@ -71,82 +69,10 @@ type commonError struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
-// tokenCache holds access tokens across channel instances (the hub builds
-// a channel per call), one entry per channel and credentials. It belongs
-// to a Connector value, not to the package.
-type tokenCache struct {
-	mu      sync.Mutex
-	entries map[string]*tokenEntry
-}
-
-type tokenEntry struct {
-	fetch   chan struct{} // held while fetching, so one caller fetches
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-func newTokenCache() *tokenCache { return &tokenCache{entries: map[string]*tokenEntry{}} }
-
-func (tc *tokenCache) entry(key string) *tokenEntry {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	e, ok := tc.entries[key]
-	if !ok {
-		e = &tokenEntry{fetch: make(chan struct{}, 1)}
-		tc.entries[key] = e
-	}
-	return e
-}
-
-func (e *tokenEntry) get(now time.Time) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.token, e.token != "" && now.Before(e.expires)
-}
-
-func (e *tokenEntry) set(token string, expires time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.token, e.expires = token, expires
-}
-
-// drop forgets token if it is still the cached one (another caller may
-// have refreshed it already).
-func (e *tokenEntry) drop(token string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.token == token {
-		e.token = ""
-	}
-}
-
-func tokenKey(channelID, baseURL, corpID, secret string) string {
-	sum := sha256.Sum256([]byte(channelID + "\x00" + baseURL + "\x00" + corpID + "\x00" + secret))
-	return hex.EncodeToString(sum[:])
-}
-
-// accessToken returns a valid token, fetching one if none is cached.
-func (c *channel) accessToken(ctx context.Context) (string, error) {
-	e := c.tokens.entry(c.tokenKey)
-	if tok, ok := e.get(c.now()); ok {
-		return tok, nil
-	}
-	select {
-	case e.fetch <- struct{}{}:
-	case <-ctx.Done():
-		return "", &connectors.RetryableError{Err: fmt.Errorf("wecom: gettoken: %w", ctx.Err())}
-	}
-	defer func() { <-e.fetch }()
-	if tok, ok := e.get(c.now()); ok {
-		return tok, nil
-	}
-	tok, ttl, err := c.fetchToken(ctx)
-	if err != nil {
-		return "", err
-	}
-	e.set(tok, c.now().Add(ttl))
-	return tok, nil
+// waited is the error of a caller whose ctx ended while another fetched
+// the channel's token.
+func waited(ctxErr error) error {
+	return &connectors.RetryableError{Err: fmt.Errorf("wecom: gettoken: %w", ctxErr)}
 }
 
 // fetchToken calls gettoken; ttl is the token's lifetime less a margin.
@@ -169,16 +95,7 @@ func (c *channel) fetchToken(ctx context.Context) (string, time.Duration, error)
 	if out.AccessToken == "" {
 		return "", 0, &connectors.RetryableError{Err: errors.New("wecom: gettoken: answer without access_token")}
 	}
-	life := time.Duration(out.ExpiresIn) * time.Second
-	switch {
-	case life <= 0:
-		life = 10 * time.Minute
-	case life > 10*time.Minute:
-		life -= 5 * time.Minute
-	default:
-		life /= 2
-	}
-	return out.AccessToken, life, nil
+	return out.AccessToken, tokencache.Lifetime(time.Duration(out.ExpiresIn) * time.Second), nil
 }
 
 // post calls an API that takes access_token, decoding the answer into out
@@ -187,11 +104,7 @@ func (c *channel) fetchToken(ctx context.Context) (string, time.Duration, error)
 // comes back classified: *connectors.RetryableError around *APIError for
 // 45009, -1 and token trouble that outlived the retry, else the *APIError.
 func (c *channel) post(ctx context.Context, op, path string, body any, out any) error {
-	for attempt := 0; ; attempt++ {
-		tok, err := c.accessToken(ctx)
-		if err != nil {
-			return err
-		}
+	return c.tokens.Do(ctx, func(tok string) (refused bool, err error) {
 		resp, err := c.client.R().SetContext(ctx).
 			SetQueryParam("access_token", tok).
 			SetHeader("Content-Type", "application/json").
@@ -199,23 +112,19 @@ func (c *channel) post(ctx context.Context, op, path string, body any, out any) 
 			Post(path)
 		var ce commonError
 		if err := decode(op, resp, err, &ce); err != nil {
-			return err
+			return false, err
 		}
 		if ce.ErrCode == codeInvalidToken || ce.ErrCode == codeTokenExpired {
-			c.tokens.entry(c.tokenKey).drop(tok)
-			if attempt == 0 {
-				continue
-			}
-			return &connectors.RetryableError{Err: &APIError{Op: op, Code: ce.ErrCode, Msg: ce.ErrMsg}}
+			return true, &connectors.RetryableError{Err: &APIError{Op: op, Code: ce.ErrCode, Msg: ce.ErrMsg}}
 		}
 		if ce.ErrCode != 0 {
-			return classify(&APIError{Op: op, Code: ce.ErrCode, Msg: ce.ErrMsg})
+			return false, classify(&APIError{Op: op, Code: ce.ErrCode, Msg: ce.ErrMsg})
 		}
 		if err := json.Unmarshal(resp.Body(), out); err != nil {
-			return &connectors.RetryableError{Err: fmt.Errorf("wecom: %s: answer is not the expected JSON", op)}
+			return false, &connectors.RetryableError{Err: fmt.Errorf("wecom: %s: answer is not the expected JSON", op)}
 		}
-		return nil
-	}
+		return false, nil
+	})
 }
 
 // classify wraps the errcodes worth retrying.

@@ -1,18 +1,16 @@
 package wecom
 
 import (
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	"github.com/silenceper/wechat/v2/util"
 	"github.com/silenceper/wechat/v2/work/kf"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // Callback is a decrypted 微信客服 callback (silenceper's type: ToUserName,
@@ -28,11 +26,10 @@ const EventKfMsgOrEvent = "kf_msg_or_event"
 // *connectors.BadRequestError (malformed XML), except for a misconfigured
 // aesKey.
 //
-// silenceper's kf.Client.GetCallbackMessage does not check msg_signature,
-// so only its pure helpers (util.Signature, util.AESDecryptMsg) are used.
+// silenceper's kf.Client.GetCallbackMessage does not check msg_signature;
+// the crypto is package wxcrypto's.
 func ParseCallback(token, aesKey, corpID string, query url.Values, body []byte) (*Callback, error) {
-	key, err := decodeAESKey(aesKey)
-	if err != nil {
+	if err := checkAESKey(aesKey); err != nil {
 		return nil, err
 	}
 	var outer struct {
@@ -49,7 +46,7 @@ func ParseCallback(token, aesKey, corpID string, query url.Values, body []byte) 
 	if err := checkSignature(query, token, outer.Encrypt); err != nil {
 		return nil, err
 	}
-	plain, err := decrypt(key, corpID, outer.Encrypt)
+	plain, err := decrypt(aesKey, corpID, outer.Encrypt)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +65,7 @@ func ParseCallback(token, aesKey, corpID string, query url.Values, body []byte) 
 // token, timestamp, nonce and echostr, decrypts echostr, and returns the
 // plaintext to answer, bare.
 func VerifyURL(token, aesKey, corpID string, query url.Values) (string, error) {
-	key, err := decodeAESKey(aesKey)
-	if err != nil {
+	if err := checkAESKey(aesKey); err != nil {
 		return "", err
 	}
 	echo := query.Get("echostr")
@@ -84,7 +80,7 @@ func VerifyURL(token, aesKey, corpID string, query url.Values) (string, error) {
 		}
 		echo = fixed
 	}
-	plain, err := decrypt(key, corpID, echo)
+	plain, err := decrypt(aesKey, corpID, echo)
 	if err != nil {
 		return "", err
 	}
@@ -94,30 +90,20 @@ func VerifyURL(token, aesKey, corpID string, query url.Values) (string, error) {
 // checkSignature compares msg_signature with sha1(sort(token, timestamp,
 // nonce, encrypted)) in constant time.
 func checkSignature(query url.Values, token, encrypted string) error {
-	got := strings.ToLower(query.Get("msg_signature"))
-	if got == "" {
-		return &connectors.VerifyError{Reason: "msg_signature is missing"}
-	}
-	want := util.Signature(token, query.Get("timestamp"), query.Get("nonce"), encrypted)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return &connectors.VerifyError{Reason: "msg_signature does not match"}
+	if err := wxcrypto.VerifyQuery(query, "msg_signature", token, encrypted); err != nil {
+		return &connectors.VerifyError{Reason: err.Error()}
 	}
 	return nil
 }
 
-// decrypt opens an Encrypt value (or echostr) and checks its receiveid.
-func decrypt(key []byte, corpID, encrypted string) ([]byte, error) {
-	ct, err := base64.StdEncoding.DecodeString(encrypted)
+// decrypt opens an Encrypt value (or echostr) and checks its receiveid;
+// aesKey is known to be valid.
+func decrypt(aesKey, corpID, encrypted string) ([]byte, error) {
+	msg, receiveID, err := wxcrypto.Decrypt(aesKey, encrypted)
 	if err != nil {
-		return nil, &connectors.VerifyError{Reason: "encrypted payload is not base64"}
+		return nil, &connectors.VerifyError{Reason: err.Error()}
 	}
-	// util.AESDecryptMsg checks the length is whole 32-byte blocks and
-	// bounds every slice; the key is checked to be 32 bytes.
-	_, msg, receiveID, err := util.AESDecryptMsg(ct, key)
-	if err != nil {
-		return nil, &connectors.VerifyError{Reason: "cannot decrypt the payload"}
-	}
-	if string(receiveID) != corpID {
+	if receiveID != corpID {
 		return nil, &connectors.VerifyError{Reason: "payload is for another receiveid than the channel's corpId"}
 	}
 	return msg, nil
@@ -125,19 +111,15 @@ func decrypt(key []byte, corpID, encrypted string) ([]byte, error) {
 
 var errBadAESKey = errors.New("wecom: encodingAESKey must be 43 characters of base64 (32 bytes)")
 
-func decodeAESKey(s string) ([]byte, error) {
-	if len(s) != 43 {
-		return nil, errBadAESKey
+func checkAESKey(s string) error {
+	if _, err := wxcrypto.ParseAESKey(s); err != nil {
+		return errBadAESKey
 	}
-	key, err := base64.StdEncoding.DecodeString(s + "=")
-	if err != nil || len(key) != 32 {
-		return nil, errBadAESKey
-	}
-	return key, nil
+	return nil
 }
 
 func validAESKey(s string) error {
-	if _, err := decodeAESKey(s); err != nil {
+	if checkAESKey(s) != nil {
 		return fmt.Errorf("must be the 43-character EncodingAESKey (got %d characters)", len(s))
 	}
 	return nil

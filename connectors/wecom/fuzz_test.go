@@ -9,6 +9,7 @@ import (
 
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // FuzzParseCallback drives the callback parser with arbitrary input in
@@ -54,12 +55,12 @@ func FuzzParseCallback(f *testing.F) {
 				Encrypt string `xml:"Encrypt"`
 			}
 			_ = xml.Unmarshal(body, &outer)
-			query.Set("msg_signature", wecomfake.Signature(token, query.Get("timestamp"), query.Get("nonce"), outer.Encrypt))
+			query.Set("msg_signature", wxcrypto.Signature(token, query.Get("timestamp"), query.Get("nonce"), outer.Encrypt))
 			_, err = ParseCallback(token, key, corp, query, body)
 		case 2:
 			var random [16]byte
 			copy(random[:], body)
-			enc, encErr := wecomfake.EncryptWithRandom(key, corp, random, inner)
+			enc, encErr := wxcrypto.EncryptWithRandom(key, corp, random, inner)
 			if encErr != nil {
 				t.Fatal(encErr)
 			}

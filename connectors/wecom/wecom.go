@@ -31,13 +31,14 @@ import (
 	"github.com/silenceper/wechat/v2/work/kf/sendmsg"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 	"github.com/kefuhub/kefuhub/models"
 )
 
 // Connector is the WECOM_KF channel kind. Its channels share one access
 // token cache, so the channels the hub builds per call reuse tokens.
 func Connector() connectors.Connector {
-	tokens := newTokenCache()
+	tokens := tokencache.New()
 	return connectors.Connector{Spec: spec, New: func(cfg connectors.Config) (connectors.Channel, error) {
 		return newChannel(cfg, tokens)
 	}}
@@ -81,10 +82,9 @@ var spec = connectors.Spec{
 type channel struct {
 	corpID, secret, token, aesKey, openKfID string
 
-	client   *resty.Client
-	now      func() time.Time
-	tokens   *tokenCache
-	tokenKey string
+	client *resty.Client
+	now    func() time.Time
+	tokens *tokencache.Source
 }
 
 var (
@@ -96,17 +96,17 @@ var (
 // New builds a WECOM_KF channel with a token cache of its own; channels
 // built through Connector share one.
 func New(cfg connectors.Config) (connectors.Channel, error) {
-	return newChannel(cfg, newTokenCache())
+	return newChannel(cfg, tokencache.New())
 }
 
-func newChannel(cfg connectors.Config, tokens *tokenCache) (*channel, error) {
+func newChannel(cfg connectors.Config, tokens *tokencache.Cache) (*channel, error) {
 	s := cfg.Settings
 	c := &channel{corpID: s["corpId"], secret: s["secret"], token: s["token"], aesKey: s["encodingAESKey"],
-		openKfID: s["openKfId"], now: cfg.Now, tokens: tokens}
+		openKfID: s["openKfId"], now: cfg.Now}
 	if c.corpID == "" || c.secret == "" || c.token == "" || c.openKfID == "" {
 		return nil, errors.New("wecom: corpId, secret, token, encodingAESKey and openKfId are required")
 	}
-	if _, err := decodeAESKey(c.aesKey); err != nil {
+	if err := checkAESKey(c.aesKey); err != nil {
 		return nil, err
 	}
 	if c.now == nil {
@@ -121,7 +121,8 @@ func newChannel(cfg connectors.Config, tokens *tokenCache) (*channel, error) {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	c.client = resty.NewWithClient(hc).SetBaseURL(base)
-	c.tokenKey = tokenKey(cfg.ChannelID, base, c.corpID, c.secret)
+	c.tokens = &tokencache.Source{Cache: tokens, Key: tokencache.Key(cfg.ChannelID, base, c.corpID, c.secret),
+		Now: c.now, Fetch: c.fetchToken, Waited: waited}
 	return c, nil
 }
 
@@ -485,6 +486,6 @@ func (c *channel) Test(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.tokens.entry(c.tokenKey).set(tok, c.now().Add(ttl))
+	c.tokens.Keep(tok, ttl)
 	return nil
 }

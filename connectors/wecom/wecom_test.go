@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 	"github.com/kefuhub/kefuhub/models"
 )
 
@@ -65,7 +67,7 @@ func newRig(t *testing.T) *rig {
 	r := &rig{fake: wecomfake.New(corpID, secret), clock: &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}}
 	t.Cleanup(r.fake.Close)
 	r.fake.SetClock(r.clock.Now)
-	r.ch = r.newChannel(t, newTokenCache(), nil)
+	r.ch = r.newChannel(t, tokencache.New(), nil)
 	r.hook = httptest.NewServer(http.HandlerFunc(r.serveWebhook))
 	t.Cleanup(r.hook.Close)
 	return r
@@ -75,7 +77,7 @@ func (r *rig) settings() map[string]string {
 	return map[string]string{"corpId": corpID, "secret": secret, "token": cbToken, "encodingAESKey": aesKey, "openKfId": openKfID}
 }
 
-func (r *rig) newChannel(t *testing.T, tokens *tokenCache, edit func(map[string]string)) *channel {
+func (r *rig) newChannel(t *testing.T, tokens *tokencache.Cache, edit func(map[string]string)) *channel {
 	t.Helper()
 	s := r.settings()
 	if edit != nil {
@@ -240,7 +242,7 @@ func TestCallbackRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	encOf := func(msg string, receiveID string) string {
-		enc, err := wecomfake.Encrypt(aesKey, receiveID, []byte(msg))
+		enc, err := wxcrypto.Encrypt(aesKey, receiveID, []byte(msg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -702,7 +704,7 @@ func TestTest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t)
-			ch := r.newChannel(t, newTokenCache(), tt.edit)
+			ch := r.newChannel(t, tokencache.New(), tt.edit)
 			err := ch.Test(context.Background())
 			if tt.wantErr == "" {
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -39,6 +40,35 @@ type Server struct {
 	drops    int       // apply, then drop the connection
 	rejected int
 	changed  chan struct{}
+	chaos    *chaos
+}
+
+// chaos fails a share of deliveries at random (seeded, so runs repeat).
+type chaos struct {
+	rng                       *rand.Rand
+	fail, timeout, drop       float64
+	timeoutFor                time.Duration
+	failed, timedOut, dropped int
+}
+
+// SetChaos makes the server fail a share of deliveries: fail answers 503
+// without applying, timeout holds the request for timeoutFor (longer than
+// the caller waits) without applying, drop applies and then closes the
+// connection without an answer. The shares are fractions of all deliveries.
+func (s *Server) SetChaos(seed uint64, fail, timeout, drop float64, timeoutFor time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = &chaos{rng: rand.New(rand.NewPCG(seed, seed)), fail: fail, timeout: timeout, drop: drop, timeoutFor: timeoutFor}
+}
+
+// ChaosCounts reports how many deliveries chaos failed, timed out and dropped.
+func (s *Server) ChaosCounts() (failed, timedOut, dropped int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chaos == nil {
+		return 0, 0, 0
+	}
+	return s.chaos.failed, s.chaos.timedOut, s.chaos.dropped
 }
 
 // New starts a fake OA system sharing secret with kefuhub.
@@ -94,6 +124,30 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fake failure", f.status)
 		return
 	}
+	chaosDrop := false
+	if c := s.chaos; c != nil {
+		roll := c.rng.Float64()
+		switch {
+		case roll < c.fail:
+			c.failed++
+			s.mu.Unlock()
+			http.Error(w, "chaos: failure", http.StatusServiceUnavailable)
+			return
+		case roll < c.fail+c.timeout:
+			c.timedOut++
+			wait := c.timeoutFor
+			s.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-r.Context().Done():
+			}
+			http.Error(w, "chaos: too slow", http.StatusGatewayTimeout)
+			return
+		case roll < c.fail+c.timeout+c.drop:
+			c.dropped++
+			chaosDrop = true
+		}
+	}
 	delivery := r.Header.Get(signing.HeaderDelivery)
 	var doc map[string]any
 	if err := json.Unmarshal(body, &doc); err != nil || delivery == "" {
@@ -108,8 +162,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.byID[delivery] = o
 	}
 	o.Received++
-	drop := s.drops > 0
-	if drop {
+	drop := s.drops > 0 || chaosDrop
+	if s.drops > 0 {
 		s.drops--
 	}
 	s.mu.Unlock()

@@ -36,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // API paths.
@@ -364,7 +366,7 @@ func (c *URLCheck) OK() bool { return c.Status == http.StatusOK && c.Echoed == c
 // ?signature&timestamp&nonce&echostr signed with token, and returns what
 // kefuhub echoed.
 func (s *Server) VerifyURL(ctx context.Context, webhookURL, token string) (*URLCheck, error) {
-	want := Nonce() + Nonce()
+	want := wxcrypto.Nonce() + wxcrypto.Nonce()
 	u, err := withQuery(webhookURL, URLCheckQuery(token, s.clock(), want))
 	if err != nil {
 		return nil, err

@@ -11,43 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silenceper/wechat/v2/util"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 const (
 	appID  = "wx5d8e2f1a3b4c6d7e"
 	secret = "0123456789abcdef0123456789abcdef"
 )
-
-// The fake's crypto is written from PLATFORMS.md; silenceper's is another
-// reading of the same docs. Each must open what the other seals.
-func TestCryptoAgreesWithSilenceper(t *testing.T) {
-	key := NewAESKey()
-	for _, msg := range []string{"", "x", strings.Repeat("消息", 100), "<xml><MsgType>text</MsgType></xml>"} {
-		enc, err := Encrypt(key, appID, []byte(msg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, got, err := util.DecryptMsg(appID, enc, key)
-		if err != nil || string(got) != msg {
-			t.Fatalf("silenceper opened %q as %q, %v", msg, got, err)
-		}
-		theirs, err := util.EncryptMsg([]byte("0123456789abcdef"), []byte(msg), appID, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, rid, err := Decrypt(key, string(theirs))
-		if err != nil || string(got) != msg || rid != appID {
-			t.Fatalf("fake opened %q as %q for %q, %v", msg, got, rid, err)
-		}
-	}
-	if a, b := Signature("t", "1", "2"), util.Signature("t", "1", "2"); a != b {
-		t.Errorf("signature %s, silenceper %s", a, b)
-	}
-	if a, b := Signature("t", "1", "2", "enc"), util.Signature("t", "1", "2", "enc"); a != b {
-		t.Errorf("msg_signature %s, silenceper %s", a, b)
-	}
-}
 
 func TestPushShapes(t *testing.T) {
 	s := New(appID, secret)
@@ -73,7 +43,7 @@ func TestPushShapes(t *testing.T) {
 
 	p := PlainPush("tok", now, msg)
 	q := p.Query
-	if q.Get("signature") != Signature("tok", q.Get("timestamp"), q.Get("nonce")) || q.Get("openid") != "oUser1" ||
+	if q.Get("signature") != wxcrypto.Signature("tok", q.Get("timestamp"), q.Get("nonce")) || q.Get("openid") != "oUser1" ||
 		!bytes.Equal(p.Body, msg) || q.Has("encrypt_type") {
 		t.Errorf("plain push %v", q)
 	}
@@ -88,11 +58,11 @@ func TestPushShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	q = sp.Query
-	if q.Get("encrypt_type") != "aes" || q.Get("msg_signature") != Signature("tok", q.Get("timestamp"), q.Get("nonce"), outer.Encrypt) ||
+	if q.Get("encrypt_type") != "aes" || q.Get("msg_signature") != wxcrypto.Signature("tok", q.Get("timestamp"), q.Get("nonce"), outer.Encrypt) ||
 		outer.ToUserName != s.OriginalID {
 		t.Errorf("safe push %v %s", q, sp.Body)
 	}
-	plain, rid, err := Decrypt(key, outer.Encrypt)
+	plain, rid, err := wxcrypto.Decrypt(key, outer.Encrypt)
 	if err != nil || rid != appID || !bytes.Equal(plain, msg) {
 		t.Errorf("safe push opens to %q for %q, %v", plain, rid, err)
 	}

@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // API paths.
@@ -422,7 +424,7 @@ func (c *URLCheck) OK() bool { return c.Status == http.StatusOK && c.Echoed == c
 // GET ?msg_signature&timestamp&nonce&echostr with a random echostr
 // encrypted for corpID, and returns what kefuhub echoed.
 func (s *Server) VerifyURL(ctx context.Context, webhookURL, token, aesKey, corpID string) (*URLCheck, error) {
-	want := Nonce() + randomID(8)
+	want := wxcrypto.Nonce() + randomID(8)
 	q, err := URLCheckQuery(token, aesKey, corpID, s.clock(), want)
 	if err != nil {
 		return nil, err

@@ -8,47 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/silenceper/wechat/v2/util"
 )
-
-// The fake's crypto is written from PLATFORMS.md; silenceper's is another
-// reading of the same docs. Each must open what the other seals.
-func TestCryptoAgreesWithSilenceper(t *testing.T) {
-	key := NewAESKey()
-	for _, msg := range []string{"", "x", strings.Repeat("消息", 100), "<xml><Event>kf_msg_or_event</Event></xml>"} {
-		enc, err := Encrypt(key, "wwCorp", []byte(msg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, got, err := util.DecryptMsg("wwCorp", enc, key)
-		if err != nil || string(got) != msg {
-			t.Fatalf("silenceper opened %q as %q, %v", msg, got, err)
-		}
-		theirs, err := util.EncryptMsg([]byte("0123456789abcdef"), []byte(msg), "wwCorp", key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, rid, err := Decrypt(key, string(theirs))
-		if err != nil || string(got) != msg || rid != "wwCorp" {
-			t.Fatalf("fake opened %q as %q for %q, %v", msg, got, rid, err)
-		}
-	}
-	if a, b := Signature("t", "1", "2", "enc"), util.Signature("t", "1", "2", "enc"); a != b {
-		t.Errorf("signature %s, silenceper %s", a, b)
-	}
-}
-
-func TestAESKey(t *testing.T) {
-	for range 50 {
-		if k, err := AESKey(NewAESKey()); err != nil || len(k) != 32 {
-			t.Fatalf("AESKey(NewAESKey()) = %d bytes, %v", len(k), err)
-		}
-	}
-	if _, err := AESKey("short"); err == nil {
-		t.Error("accepted a short key")
-	}
-}
 
 type apiAnswer struct {
 	ErrCode     int       `json:"errcode"`

@@ -30,6 +30,7 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	appchannel "github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/dingtalk"
 	"github.com/kefuhub/kefuhub/connectors/dingtalkbot"
 	"github.com/kefuhub/kefuhub/connectors/email"
 	"github.com/kefuhub/kefuhub/connectors/oa"
@@ -162,6 +163,19 @@ func open(ctx context.Context, cfg config, stderr io.Writer) (*app, error) {
 			models.ChannelTaobao:      cfg.str("taobao-gateway"),
 			models.ChannelDingTalkBot: cfg.str("dingtalk-oapi-base"),
 			models.ChannelWeComApp:    cfg.str("wecom-api-base"),
+		},
+		TargetBaseURLs: map[models.TargetKind]string{
+			models.TargetDingTalkRobot:      cfg.str("dingtalk-oapi-base"),
+			models.TargetDingTalkWorkNotice: cfg.str("dingtalk-oapi-base"),
+			models.TargetDingTalkTodo:       cfg.str("dingtalk-oapi-base"),
+			models.TargetDingTalkApproval:   cfg.str("dingtalk-oapi-base"),
+			models.TargetWeComAppMessage:    cfg.str("wecom-api-base"),
+			models.TargetWeComApproval:      cfg.str("wecom-api-base"),
+			models.TargetWeComRobot:         cfg.str("wecom-api-base"),
+		},
+		TargetAPIBases: map[models.TargetKind]string{
+			models.TargetDingTalkTodo:     cfg.str("dingtalk-api-base"),
+			models.TargetDingTalkApproval: cfg.str("dingtalk-api-base"),
 		}})
 	if err != nil {
 		_ = st.Close()
@@ -281,6 +295,10 @@ func newRegistry() *connectors.Registry {
 		dingtalkbot.Connector(),
 	).WithTargets(
 		oa.Connector(),
+		dingtalk.RobotConnector(),
+		dingtalk.WorkNoticeConnector(),
+		dingtalk.TodoConnector(),
+		dingtalk.ApprovalConnector(),
 	)
 }
 

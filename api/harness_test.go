@@ -17,6 +17,8 @@ import (
 	"github.com/kefuhub/kefuhub/api"
 	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/connectors/app"
+	"github.com/kefuhub/kefuhub/connectors/dingtalk"
+	"github.com/kefuhub/kefuhub/connectors/dingtalk/dingtalkfake"
 	"github.com/kefuhub/kefuhub/connectors/dingtalkbot"
 	"github.com/kefuhub/kefuhub/connectors/dingtalkbot/dingtalkbotfake"
 	"github.com/kefuhub/kefuhub/connectors/email"
@@ -48,23 +50,25 @@ type env struct {
 	tenantA        *models.Tenant
 	tenantB        *models.Tenant
 	// Fake platforms.
-	taobao   *taobaofake.Server
-	wecom    *wecomfake.Server
-	wechat   *wechatfake.Server
-	dingtalk *dingtalkbotfake.Server
+	taobao       *taobaofake.Server
+	wecom        *wecomfake.Server
+	wechat       *wechatfake.Server
+	dingtalk     *dingtalkbotfake.Server
+	dingtalkWork *dingtalkfake.Server
 }
 
 // Credentials the fake platforms accept.
 const (
-	taobaoAppKey      = "12345678"
-	taobaoSecret      = "taobao-app-secret"
-	taobaoSession     = "taobao-session-key"
-	wecomCorpID       = "ww0123456789abcdef"
-	wecomSecret       = "wecom-kf-secret"
-	wechatAppID       = "wx0123456789abcdef"
-	wechatSecret      = "0123456789abcdef0123456789abcdef"
-	dingtalkAppKey    = "dingbotappkey"
-	dingtalkAppSecret = "dingtalk-bot-app-secret"
+	taobaoAppKey        = "12345678"
+	taobaoSecret        = "taobao-app-secret"
+	taobaoSession       = "taobao-session-key"
+	wecomCorpID         = "ww0123456789abcdef"
+	wecomSecret         = "wecom-kf-secret"
+	wechatAppID         = "wx0123456789abcdef"
+	wechatSecret        = "0123456789abcdef0123456789abcdef"
+	dingtalkAppKey      = "dingbotappkey"
+	dingtalkAppSecret   = "dingtalk-bot-app-secret"
+	dingtalkRobotSecret = "SECdingtalkrobotsecret0123456789"
 )
 
 // forEachEngine runs fn against a fresh kefuhub on SQLite and on MariaDB.
@@ -103,10 +107,18 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(e.wechat.Close)
 	e.dingtalk = dingtalkbotfake.New(dingtalkAppKey, dingtalkAppSecret)
 	t.Cleanup(e.dingtalk.Close)
+	e.dingtalkWork = dingtalkfake.New(dingtalkfake.App{AppKey: dingtalkAppKey, AppSecret: dingtalkAppSecret, AgentID: 2001,
+		ProcessCodes: []string{"PROC-TICKET"}}, dingtalkfake.Robot{AccessToken: "robot-token-0123456789", Secret: dingtalkRobotSecret})
+	t.Cleanup(e.dingtalkWork.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
 		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector(),
 			dingtalkbot.Connector()).
-			WithTargets(oa.Connector()),
+			WithTargets(oa.Connector(), dingtalk.RobotConnector(), dingtalk.WorkNoticeConnector(), dingtalk.TodoConnector(), dingtalk.ApprovalConnector()),
+		TargetBaseURLs: map[models.TargetKind]string{
+			models.TargetDingTalkRobot: e.dingtalkWork.URL, models.TargetDingTalkWorkNotice: e.dingtalkWork.URL,
+			models.TargetDingTalkTodo: e.dingtalkWork.URL, models.TargetDingTalkApproval: e.dingtalkWork.URL,
+		},
+		TargetAPIBases: map[models.TargetKind]string{models.TargetDingTalkTodo: e.dingtalkWork.URL, models.TargetDingTalkApproval: e.dingtalkWork.URL},
 		BaseURLs: map[models.ChannelKind]string{
 			models.ChannelTaobao:      e.taobao.GatewayURL(),
 			models.ChannelWeComKF:     e.wecom.URL,

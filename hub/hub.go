@@ -33,6 +33,8 @@ type Hub struct {
 	// connectors build the platform side of channels.
 	connectors *connectors.Registry
 	baseURLs   map[models.ChannelKind]string
+	targetURLs map[models.TargetKind]string
+	targetAPIs map[models.TargetKind]string
 	publicURL  string
 	httpClient *http.Client
 	dispatch   *dispatcher
@@ -71,6 +73,10 @@ type Config struct {
 	// BaseURLs override platform API hosts by channel kind (private
 	// deployments, proxies, fakes); missing kinds use the public hosts.
 	BaseURLs map[models.ChannelKind]string
+	// TargetBaseURLs do the same for target kinds, and TargetAPIBases give
+	// the second host of platforms that have two (DingTalk's v1.0 API).
+	TargetBaseURLs map[models.TargetKind]string
+	TargetAPIBases map[models.TargetKind]string
 	// Relay shares committed changes with the subscribers of other replicas
 	// through the database. Nil means on for MySQL, off for SQLite.
 	Relay *bool
@@ -104,6 +110,8 @@ func New(cfg Config) (*Hub, error) {
 		origin:     newOrigin(),
 		connectors: cfg.Connectors,
 		baseURLs:   cfg.BaseURLs,
+		targetURLs: cfg.TargetBaseURLs,
+		targetAPIs: cfg.TargetAPIBases,
 		publicURL:  cfg.PublicURL,
 		httpClient: cfg.HTTPClient,
 		relayed:    cfg.Store.Engine == store.EngineMySQL,

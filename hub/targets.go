@@ -121,8 +121,13 @@ func (h *Hub) openTarget(t *models.Target) (connectors.Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if api := h.targetAPIs[t.Kind]; api != "" {
+		// The connector's documented key for its second host; specs refuse
+		// it from admins, so only configuration sets it.
+		settings["_apiBase"] = api
+	}
 	return c.New(connectors.Config{ChannelID: t.GlobalID(), Settings: settings, WebhookURL: h.CallbackURL(t),
-		BaseURL: h.baseURLs[models.ChannelKind(t.Kind)], HTTPClient: h.httpClient, Now: h.now})
+		BaseURL: h.targetURLs[t.Kind], HTTPClient: h.httpClient, Now: h.now})
 }
 
 // TargetTest is the outcome of TestTarget; Problem is nil when it works.

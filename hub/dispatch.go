@@ -132,7 +132,15 @@ func (h *Hub) dispatchLoop(ctx context.Context, d *dispatcher) {
 				sem <- struct{}{}
 				wg.Add(1)
 				go func() {
-					defer func() { <-sem; wg.Done() }()
+					defer func() {
+						<-sem
+						wg.Done()
+						// A free worker looks for more at once, not at the next tick.
+						select {
+						case d.nudge <- struct{}{}:
+						default:
+						}
+					}()
 					h.deliver(ctx, d, id)
 				}()
 			}

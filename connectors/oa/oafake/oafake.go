@@ -25,7 +25,8 @@ type Order struct {
 	DeliveryID string
 	Event      string
 	Document   map[string]any
-	Received   int // times this delivery arrived
+	Received   int       // times this delivery arrived
+	FirstAt    time.Time // when it first arrived
 }
 
 // Server is a fake OA system.
@@ -157,7 +158,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	o, seen := s.byID[delivery]
 	if !seen {
-		o = &Order{ID: fmt.Sprintf("OA-%04d", len(s.orders)+1), DeliveryID: delivery, Event: r.Header.Get(signing.HeaderEvent), Document: doc}
+		o = &Order{ID: fmt.Sprintf("OA-%04d", len(s.orders)+1), DeliveryID: delivery, Event: r.Header.Get(signing.HeaderEvent), Document: doc, FirstAt: time.Now()}
 		s.orders = append(s.orders, o)
 		s.byID[delivery] = o
 	}

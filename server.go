@@ -37,6 +37,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/wechat"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
+	"github.com/kefuhub/kefuhub/connectors/wecomwork"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -299,6 +300,9 @@ func newRegistry() *connectors.Registry {
 		dingtalk.WorkNoticeConnector(),
 		dingtalk.TodoConnector(),
 		dingtalk.ApprovalConnector(),
+		wecomwork.AppMessageConnector(),
+		wecomwork.ApprovalConnector(),
+		wecomwork.RobotConnector(),
 	)
 }
 

@@ -29,6 +29,8 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/wechat/wechatfake"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
+	"github.com/kefuhub/kefuhub/connectors/wecomwork"
+	"github.com/kefuhub/kefuhub/connectors/wecomwork/wecomworkfake"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
 	"github.com/kefuhub/kefuhub/models"
@@ -55,6 +57,7 @@ type env struct {
 	wechat       *wechatfake.Server
 	dingtalk     *dingtalkbotfake.Server
 	dingtalkWork *dingtalkfake.Server
+	wecomWork    *wecomworkfake.Server
 }
 
 // Credentials the fake platforms accept.
@@ -110,13 +113,17 @@ func newEnv(t *testing.T, url string) *env {
 	e.dingtalkWork = dingtalkfake.New(dingtalkfake.App{AppKey: dingtalkAppKey, AppSecret: dingtalkAppSecret, AgentID: 2001,
 		ProcessCodes: []string{"PROC-TICKET"}}, dingtalkfake.Robot{AccessToken: "robot-token-0123456789", Secret: dingtalkRobotSecret})
 	t.Cleanup(e.dingtalkWork.Close)
+	e.wecomWork = wecomworkfake.New(wecomCorpID, wecomSecret)
+	t.Cleanup(e.wecomWork.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
 		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector(),
 			dingtalkbot.Connector()).
-			WithTargets(oa.Connector(), dingtalk.RobotConnector(), dingtalk.WorkNoticeConnector(), dingtalk.TodoConnector(), dingtalk.ApprovalConnector()),
+			WithTargets(oa.Connector(), dingtalk.RobotConnector(), dingtalk.WorkNoticeConnector(), dingtalk.TodoConnector(), dingtalk.ApprovalConnector(),
+				wecomwork.AppMessageConnector(), wecomwork.ApprovalConnector(), wecomwork.RobotConnector()),
 		TargetBaseURLs: map[models.TargetKind]string{
 			models.TargetDingTalkRobot: e.dingtalkWork.URL, models.TargetDingTalkWorkNotice: e.dingtalkWork.URL,
 			models.TargetDingTalkTodo: e.dingtalkWork.URL, models.TargetDingTalkApproval: e.dingtalkWork.URL,
+			models.TargetWeComAppMessage: e.wecomWork.URL, models.TargetWeComApproval: e.wecomWork.URL, models.TargetWeComRobot: e.wecomWork.URL,
 		},
 		TargetAPIBases: map[models.TargetKind]string{models.TargetDingTalkTodo: e.dingtalkWork.URL, models.TargetDingTalkApproval: e.dingtalkWork.URL},
 		BaseURLs: map[models.ChannelKind]string{

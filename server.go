@@ -37,6 +37,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/taobao"
 	"github.com/kefuhub/kefuhub/connectors/wechat"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
+	"github.com/kefuhub/kefuhub/connectors/wecomapp"
 	"github.com/kefuhub/kefuhub/connectors/wecomwork"
 	"github.com/kefuhub/kefuhub/hub"
 	"github.com/kefuhub/kefuhub/hub/secret"
@@ -294,6 +295,7 @@ func newRegistry() *connectors.Registry {
 		email.Connector(),
 		wechat.Connector(),
 		dingtalkbot.Connector(),
+		wecomapp.Connector(),
 	).WithTargets(
 		oa.Connector(),
 		dingtalk.RobotConnector(),

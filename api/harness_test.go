@@ -29,6 +29,7 @@ import (
 	"github.com/kefuhub/kefuhub/connectors/wechat/wechatfake"
 	"github.com/kefuhub/kefuhub/connectors/wecom"
 	"github.com/kefuhub/kefuhub/connectors/wecom/wecomfake"
+	"github.com/kefuhub/kefuhub/connectors/wecomapp"
 	"github.com/kefuhub/kefuhub/connectors/wecomwork"
 	"github.com/kefuhub/kefuhub/connectors/wecomwork/wecomworkfake"
 	"github.com/kefuhub/kefuhub/hub"
@@ -117,7 +118,7 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(e.wecomWork.Close)
 	h, err := hub.New(hub.Config{Store: st, Box: box, Logger: log,
 		Connectors: connectors.NewRegistry(app.Connector(), taobao.Connector(), wecom.Connector(), email.Connector(), wechat.Connector(),
-			dingtalkbot.Connector()).
+			dingtalkbot.Connector(), wecomapp.Connector()).
 			WithTargets(oa.Connector(), dingtalk.RobotConnector(), dingtalk.WorkNoticeConnector(), dingtalk.TodoConnector(), dingtalk.ApprovalConnector(),
 				wecomwork.AppMessageConnector(), wecomwork.ApprovalConnector(), wecomwork.RobotConnector()),
 		TargetBaseURLs: map[models.TargetKind]string{
@@ -131,6 +132,7 @@ func newEnv(t *testing.T, url string) *env {
 			models.ChannelWeComKF:     e.wecom.URL,
 			models.ChannelWeChatOA:    e.wechat.URL,
 			models.ChannelDingTalkBot: e.dingtalk.URL,
+			models.ChannelWeComApp:    e.wecomWork.URL,
 		},
 		PublicURL: "http://" + e.server.Listener.Addr().String()})
 	if err != nil {

@@ -67,6 +67,14 @@ func webhooks(h *hub.Hub, log *slog.Logger) http.Handler {
 			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 			return
 		}
+		if res.Approval != nil {
+			// Committed before the platform is answered, like any event.
+			if err := h.ApplyApproval(r.Context(), ch, *res.Approval); err != nil {
+				l.Error("webhook: approval", "channel", gid, "err", err)
+				http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		if len(res.Events) > 0 {
 			if _, err := h.Ingest(r.Context(), ch, res.Events); err != nil {
 				l.Error("webhook: ingest", "channel", gid, "err", err)

@@ -199,6 +199,20 @@ type WebhookResult struct {
 	// Bot, when set, is a staff member talking to kefuhub's bot (DingTalk
 	// robot, WeCom app): the hub answers it through BotReplier.
 	Bot *BotMessage
+	// Approval, when set, says an approval filed for a work order was
+	// decided (WeCom sys_approval_change, DingTalk bpms_instance_change).
+	Approval *ApprovalOutcome
+}
+
+// ApprovalOutcome is a platform's word on an approval kefuhub filed.
+type ApprovalOutcome struct {
+	// ExternalID is the approval's id (WeCom sp_no, DingTalk instance id),
+	// which the work order's delivery recorded on the ticket.
+	ExternalID string
+	// Approved and Rejected; neither means a state kefuhub ignores
+	// (pending, withdrawn).
+	Approved, Rejected bool
+	Comment            string
 }
 
 // BotMessage is what a staff member said to the bot.

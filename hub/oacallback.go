@@ -7,6 +7,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"gorm.io/gorm"
 
+	"github.com/kefuhub/kefuhub/connectors"
 	"github.com/kefuhub/kefuhub/models"
 	"github.com/kefuhub/kefuhub/store"
 )
@@ -148,3 +149,48 @@ func (h *Hub) referenceTicket(ctx context.Context, p Principal, target *models.T
 }
 
 func omittableOf[T any](v T) graphql.Omittable[T] { return graphql.OmittableOf(v) }
+
+// ApplyApproval moves the ticket an approval was filed for: approved
+// resolves it, rejected reopens it with the reason as a comment. The change
+// is made via the target that filed the approval, so it is not sent back
+// there. An approval kefuhub does not know is ignored.
+func (h *Hub) ApplyApproval(ctx context.Context, ch *models.Channel, o connectors.ApprovalOutcome) error {
+	if !o.Approved && !o.Rejected {
+		return nil
+	}
+	var t models.Ticket
+	pattern := likePattern(`"externalId":` + jsonQuoted(o.ExternalID))
+	err := h.conn(ctx).Scopes(store.Tenant(ch.TenantID)).Where("external_refs"+likeEscape, pattern).Take(&t).Error
+	if store.IsNotFound(err) {
+		h.log.Info("approval for no known ticket", "channel", ch.GlobalID(), "externalId", o.ExternalID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := Principal{TenantID: ch.TenantID, Role: models.RoleAdmin}
+	for _, r := range t.ExternalRefs {
+		if r.ExternalID != o.ExternalID {
+			continue
+		}
+		if _, gid, ok := strings.Cut(r.System, ":"); ok {
+			if id, err := models.DecodeIDOf(models.TypeTarget, gid); err == nil {
+				p.ViaTargetID = id
+			}
+		}
+	}
+	ctx = WithPrincipal(ctx, p)
+	comment := o.Comment
+	switch {
+	case o.Approved && t.Status.CanTransitionTo(models.TicketResolved):
+		_, err = h.TransitionTicket(ctx, models.TransitionTicketInput{ID: t.GlobalID(), Status: models.TicketResolved, Comment: &comment})
+	case o.Rejected && t.Status.CanTransitionTo(models.TicketOpen):
+		if comment == "" {
+			comment = "审批被驳回"
+		}
+		_, err = h.TransitionTicket(ctx, models.TransitionTicketInput{ID: t.GlobalID(), Status: models.TicketOpen, Comment: &comment})
+	case o.Rejected && comment != "":
+		_, err = h.commentTicket(ctx, p, &t, "审批被驳回："+comment)
+	}
+	return err
+}

@@ -1,11 +1,17 @@
 package api_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kefuhub/kefuhub/connectors/dingtalk/dingtalkfake"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
 // TestDingTalkWorkOrders: a new ticket is posted to a DingTalk group robot
@@ -52,6 +58,72 @@ func TestDingTalkWorkOrders(t *testing.T) {
 		todos := e.dingtalkWork.Todos()
 		if len(todos) != 1 || !strings.Contains(todos[0].Subject, "大客户投诉") || len(todos[0].ExecutorIDs) != 2 || !strings.Contains(todos[0].SourceID, "T-1001") {
 			t.Errorf("to-dos: %+v", todos)
+		}
+	})
+}
+
+// TestDingTalkApprovalResults: an approval filed in DingTalk for a new
+// ticket is reported back by DingTalk's event push (encrypted, signed) on
+// the bot channel, and resolves the ticket when agreed.
+func TestDingTalkApprovalResults(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		const eventToken = "dingEventToken"
+		aesKey := wxcrypto.NewAESKey()
+		d := e.must(e.adminA, `mutation($in: CreateChannelInput!) { createChannel(input: $in) { channel { webhookUrl } userErrors { field message } } }`,
+			map[string]any{"in": map[string]any{"kind": "DINGTALK_BOT", "name": "机器人", "settings": map[string]any{
+				"appKey": dingtalkAppKey, "appSecret": dingtalkAppSecret, "eventToken": eventToken, "eventAESKey": aesKey}}})
+		webhook := str(d, "createChannel", "channel", "webhookUrl")
+		d = e.must(e.adminA, `mutation($in: CreateTargetInput!) { createTarget(input: $in) { target { id } userErrors { field message } } }`,
+			map[string]any{"in": map[string]any{"kind": "DINGTALK_APPROVAL", "name": "审批", "settings": map[string]any{
+				"appKey": dingtalkAppKey, "appSecret": dingtalkAppSecret, "processCode": "PROC-TICKET", "originatorUserId": "manager01"}}})
+		e.must(e.adminA, `mutation($in: CreateDispatchRuleInput!) { createDispatchRule(input: $in) { userErrors { message } } }`,
+			map[string]any{"in": map[string]any{"name": "审批", "targetId": str(d, "createTarget", "target", "id"), "events": []string{"TICKET_CREATED"}}})
+		ticket := e.createTicket(e.adminA, "赔付审批", nil)
+		var instance string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			d = e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Ticket { externalRefs { externalId } } } }`, map[string]any{"id": ticket})
+			if refs, _ := get(d, "node", "externalRefs").([]any); len(refs) == 1 {
+				instance = str(refs[0], "externalId")
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no approval instance on the ticket: %v", d)
+			}
+		}
+		push := func(token string, event map[string]any) (int, map[string]any) {
+			t.Helper()
+			plain := mustJSON(event)
+			enc, err := wxcrypto.Encrypt(aesKey, dingtalkAppKey, plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, nonce := fmt.Sprint(time.Now().UnixMilli()), wxcrypto.Nonce()
+			q := url.Values{"signature": {wxcrypto.Signature(token, ts, nonce, enc)}, "timestamp": {ts}, "nonce": {nonce}}
+			resp, err := http.Post(webhook+"?"+q.Encode(), "application/json", bytes.NewReader(mustJSON(map[string]string{"encrypt": enc})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			return resp.StatusCode, out
+		}
+		status, out := push(eventToken, map[string]any{"EventType": "check_url"})
+		if status != http.StatusOK || str(out, "encrypt") == "" {
+			t.Fatalf("check_url: %d %v", status, out)
+		}
+		if plain, _, err := wxcrypto.Decrypt(aesKey, str(out, "encrypt")); err != nil || string(plain) != "success" {
+			t.Errorf("check_url answer decrypts to %q, %v", plain, err)
+		}
+		if status, _ := push("forged", map[string]any{"EventType": "bpms_instance_change", "processInstanceId": instance, "type": "finish", "result": "agree"}); status != http.StatusUnauthorized {
+			t.Errorf("forged event answered %d", status)
+		}
+		if status, _ := push(eventToken, map[string]any{"EventType": "bpms_instance_change", "processInstanceId": instance, "type": "finish", "result": "agree"}); status != http.StatusOK {
+			t.Fatalf("approval event answered %d", status)
+		}
+		d = e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Ticket { status } } }`, map[string]any{"id": ticket})
+		if str(d, "node", "status") != "RESOLVED" {
+			t.Errorf("ticket after the approval: %v", d)
 		}
 	})
 }

@@ -5,6 +5,7 @@
 package dingtalkbot
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -21,6 +22,7 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 	"github.com/kefuhub/kefuhub/models"
 )
 
@@ -38,6 +40,14 @@ var spec = connectors.Spec{
 	Fields: []connectors.Field{
 		{Name: "appKey", Label: "The robot app's AppKey", Required: true},
 		{Name: "appSecret", Label: "The robot app's AppSecret (signs the messages)", Secret: true, Required: true},
+		// Event subscription (HTTP push): approval results arrive here too.
+		{Name: "eventToken", Label: "Event subscription token (for approval results)", Secret: true},
+		{Name: "eventAESKey", Label: "Event subscription aes_key (43 characters)", Secret: true, Validate: func(s string) error {
+			if _, err := wxcrypto.ParseAESKey(s); err != nil {
+				return errors.New("must be the 43-character aes_key")
+			}
+			return nil
+		}},
 	},
 	Setup: "In the DingTalk developer console, create an internal app with a robot, choose HTTP mode and set the " +
 		"message receiving address to {webhookUrl}. Staff whose DingTalk staff id is set on their kefuhub user can then " +
@@ -45,10 +55,11 @@ var spec = connectors.Spec{
 }
 
 type channel struct {
-	appKey, appSecret string
-	base              *url.URL
-	client            *resty.Client
-	now               func() time.Time
+	appKey, appSecret       string
+	eventToken, eventAESKey string
+	base                    *url.URL
+	client                  *resty.Client
+	now                     func() time.Time
 }
 
 var (
@@ -59,7 +70,8 @@ var (
 
 // New builds the bot channel.
 func New(cfg connectors.Config) (connectors.Channel, error) {
-	c := &channel{appKey: cfg.Settings["appKey"], appSecret: cfg.Settings["appSecret"], now: cfg.Now}
+	c := &channel{appKey: cfg.Settings["appKey"], appSecret: cfg.Settings["appSecret"], now: cfg.Now,
+		eventToken: cfg.Settings["eventToken"], eventAESKey: cfg.Settings["eventAESKey"]}
 	if c.appKey == "" || c.appSecret == "" {
 		return nil, errors.New("dingtalkbot: appKey and appSecret are required")
 	}
@@ -109,6 +121,9 @@ type message struct {
 func (c *channel) HandleWebhook(_ context.Context, req connectors.WebhookRequest) (*connectors.WebhookResult, error) {
 	if req.Method != http.MethodPost {
 		return nil, &connectors.BadRequestError{Reason: "robot messages are POSTed"}
+	}
+	if req.Header.Get("sign") == "" && c.eventToken != "" && bytes.Contains(req.Body, []byte(`"encrypt"`)) {
+		return c.handleEvent(req)
 	}
 	if err := Verify(c.appSecret, req.Header.Get("timestamp"), req.Header.Get("sign"), c.now()); err != nil {
 		return nil, &connectors.VerifyError{Reason: err.Error()}
@@ -204,4 +219,78 @@ func (c *channel) Test(ctx context.Context) error {
 		return fmt.Errorf("dingtalkbot: DingTalk refused the AppKey/AppSecret: %d %s", out.ErrCode, out.ErrMsg)
 	}
 	return nil
+}
+
+// handleEvent reads a DingTalk event subscription push (the WeCom scheme:
+// a signature over token, timestamp, nonce and the encrypted body, AES
+// with the app's AppKey as receiveid) and answers with the encrypted
+// "success" DingTalk expects.
+func (c *channel) handleEvent(req connectors.WebhookRequest) (*connectors.WebhookResult, error) {
+	var env struct {
+		Encrypt string `json:"encrypt"`
+	}
+	if err := json.Unmarshal(req.Body, &env); err != nil || env.Encrypt == "" {
+		return nil, &connectors.BadRequestError{Reason: "body is not a DingTalk event push"}
+	}
+	q := req.Query
+	sig := firstOf(q, "msg_signature", "signature")
+	ts := firstOf(q, "timestamp", "timeStamp")
+	nonce := firstOf(q, "nonce")
+	if sig == "" || !wxcrypto.VerifySignature(sig, c.eventToken, ts, nonce, env.Encrypt) {
+		return nil, &connectors.VerifyError{Reason: "event signature does not match"}
+	}
+	plain, receiveID, err := wxcrypto.Decrypt(c.eventAESKey, env.Encrypt)
+	if err != nil || receiveID != c.appKey {
+		return nil, &connectors.VerifyError{Reason: "event cannot be decrypted for this app"}
+	}
+	outcome, err := DecodeEvent(plain)
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.encryptedSuccess()
+	if err != nil {
+		return nil, err
+	}
+	return &connectors.WebhookResult{Approval: outcome,
+		Response: connectors.WebhookResponse{Status: http.StatusOK, ContentType: "application/json", Body: body}}, nil
+}
+
+// DecodeEvent reads a decrypted event: bpms_instance_change gives an
+// approval outcome; check_url and other events give nil.
+func DecodeEvent(plain []byte) (*connectors.ApprovalOutcome, error) {
+	var ev struct {
+		EventType         string `json:"EventType"`
+		ProcessInstanceID string `json:"processInstanceId"`
+		Type              string `json:"type"`
+		Result            string `json:"result"`
+		Remark            string `json:"remark"`
+	}
+	if err := json.Unmarshal(plain, &ev); err != nil {
+		return nil, &connectors.BadRequestError{Reason: "the decrypted event is not JSON"}
+	}
+	if ev.EventType != "bpms_instance_change" || ev.Type != "finish" || ev.ProcessInstanceID == "" {
+		return nil, nil
+	}
+	return &connectors.ApprovalOutcome{ExternalID: ev.ProcessInstanceID, Approved: ev.Result == "agree",
+		Rejected: ev.Result == "refuse", Comment: ev.Remark}, nil
+}
+
+func (c *channel) encryptedSuccess() ([]byte, error) {
+	enc, err := wxcrypto.Encrypt(c.eventAESKey, c.appKey, []byte("success"))
+	if err != nil {
+		return nil, err
+	}
+	ts := strconv.FormatInt(c.now().UnixMilli(), 10)
+	nonce := wxcrypto.Nonce()
+	return json.Marshal(map[string]string{"msg_signature": wxcrypto.Signature(c.eventToken, ts, nonce, enc),
+		"timeStamp": ts, "nonce": nonce, "encrypt": enc})
+}
+
+func firstOf(q map[string][]string, keys ...string) string {
+	for _, k := range keys {
+		if v := q[k]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return ""
 }

@@ -126,6 +126,16 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock (tests inject one).
 	Now func() time.Time
+	// Tokens shares platform access tokens between replicas (nil: each
+	// process keeps its own).
+	Tokens TokenStore
+}
+
+// TokenStore keeps platform access tokens where every replica sees them.
+type TokenStore interface {
+	LoadToken(ctx context.Context, key string) (token string, expires time.Time, ok bool, err error)
+	SaveToken(ctx context.Context, key, token string, expires time.Time) error
+	DeleteToken(ctx context.Context, key, token string) error
 }
 
 // Sender is a customer as the platform knows them. Verified keys (WeChat

@@ -46,7 +46,7 @@ func (h *Hub) openChannel(ch *models.Channel) (connectors.Channel, error) {
 		settings[k] = fmt.Sprint(v)
 	}
 	return c.New(connectors.Config{ChannelID: ch.GlobalID(), Settings: settings, WebhookURL: h.WebhookURL(ch),
-		BaseURL: h.baseURLs[ch.Kind], HTTPClient: h.httpClient, Now: h.now})
+		BaseURL: h.baseURLs[ch.Kind], HTTPClient: h.httpClient, Now: h.now, Tokens: tokenStore{h}})
 }
 
 // ErrNoWebhook means the channel does not exist, is disabled, or does not

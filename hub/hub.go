@@ -99,6 +99,14 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
+	if cfg.HTTPClient.Transport == nil {
+		// Connectors wrap this client in resty, which fills in a missing
+		// Transport on first use; setting it here keeps the shared client
+		// read-only once the dispatcher's workers start.
+		c := *cfg.HTTPClient
+		c.Transport = http.DefaultTransport
+		cfg.HTTPClient = &c
+	}
 	h := &Hub{
 		store:      cfg.Store,
 		db:         cfg.Store.DB,

@@ -127,7 +127,7 @@ func (h *Hub) openTarget(t *models.Target) (connectors.Target, error) {
 		settings["_apiBase"] = api
 	}
 	return c.New(connectors.Config{ChannelID: t.GlobalID(), Settings: settings, WebhookURL: h.CallbackURL(t),
-		BaseURL: h.targetURLs[t.Kind], HTTPClient: h.httpClient, Now: h.now})
+		BaseURL: h.targetURLs[t.Kind], HTTPClient: h.httpClient, Now: h.now, Tokens: tokenStore{h}})
 }
 
 // TargetTest is the outcome of TestTarget; Problem is nil when it works.

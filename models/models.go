@@ -363,6 +363,15 @@ type ChannelCursor struct {
 	UpdatedAt  time.Time `gorm:"not null"`
 }
 
+// PlatformToken is a platform access token shared by every replica, sealed
+// at rest. Key is the connector's cache key (a hash, never the secret).
+type PlatformToken struct {
+	Key         string    `gorm:"column:token_key;primaryKey;size:191"`
+	SealedToken []byte    `gorm:"type:blob;not null"`
+	ExpiresAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
 // ChangeEvent records a committed change so that the other replicas sharing
 // the database can tell their subscribers. Rows are short-lived.
 type ChangeEvent struct {
@@ -378,6 +387,6 @@ type ChangeEvent struct {
 func All() []any {
 	return []any{
 		&Tenant{}, &User{}, &Team{}, &TeamMember{}, &APIToken{}, &Customer{}, &Identity{},
-		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{}, &ChannelCursor{}, &Target{}, &DispatchRule{},
+		&Channel{}, &Conversation{}, &Message{}, &Ticket{}, &TicketConversation{}, &AuditEvent{}, &Counter{}, &ChangeEvent{}, &RawEvent{}, &Delivery{}, &ChannelCursor{}, &Target{}, &DispatchRule{}, &PlatformToken{},
 	}
 }

@@ -142,15 +142,45 @@ type Source struct {
 	Key   string
 	Now   func() time.Time
 	Fetch Fetch
+	// Store, if set, shares tokens between replicas: a token another
+	// replica fetched is used before fetching a new one (platforms such as
+	// WeChat invalidate the previous token when a new one is issued), and
+	// a refused token is removed for everyone.
+	Store Store
 	// Waited, if set, turns the context's error into the one Token
 	// returns when ctx ends while another caller fetches; without it
 	// Token returns Get's error.
 	Waited func(ctxErr error) error
 }
 
+// Store keeps tokens where every replica sees them.
+type Store interface {
+	LoadToken(ctx context.Context, key string) (token string, expires time.Time, ok bool, err error)
+	SaveToken(ctx context.Context, key, token string, expires time.Time) error
+	DeleteToken(ctx context.Context, key, token string) error
+}
+
+// fetch is Fetch behind the shared store.
+func (s *Source) fetch(ctx context.Context) (string, time.Duration, error) {
+	if s.Store == nil {
+		return s.Fetch(ctx)
+	}
+	now := s.Now()
+	if tok, exp, ok, err := s.Store.LoadToken(ctx, s.Key); err == nil && ok && exp.After(now.Add(time.Minute)) {
+		return tok, exp.Sub(now), nil
+	}
+	tok, ttl, err := s.Fetch(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	// A replica that cannot share its token still uses it.
+	_ = s.Store.SaveToken(ctx, s.Key, tok, now.Add(ttl))
+	return tok, ttl, nil
+}
+
 // Token returns a valid token, fetching one if none is cached.
 func (s *Source) Token(ctx context.Context) (string, error) {
-	tok, err := s.Cache.Get(ctx, s.Key, s.Now, s.Fetch)
+	tok, err := s.Cache.Get(ctx, s.Key, s.Now, s.fetch)
 	if s.Waited != nil && errors.Is(err, ErrWait) {
 		return "", s.Waited(ctx.Err())
 	}
@@ -177,6 +207,9 @@ func (s *Source) Do(ctx context.Context, call func(token string) (refused bool, 
 			return err
 		}
 		s.Cache.Drop(s.Key, tok)
+		if s.Store != nil {
+			_ = s.Store.DeleteToken(ctx, s.Key, tok)
+		}
 		if attempt > 0 {
 			return err
 		}

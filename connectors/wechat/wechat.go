@@ -130,7 +130,7 @@ func newChannel(cfg connectors.Config, tokens *tokencache.Cache) (*channel, erro
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	c.client = resty.NewWithClient(hc).SetBaseURL(base)
-	c.tokens = &tokencache.Source{Cache: tokens, Key: tokencache.Key("wechat-oa", cfg.ChannelID, base, c.appID, c.secret),
+	c.tokens = &tokencache.Source{Cache: tokens, Store: cfg.Tokens, Key: tokencache.Key("wechat-oa", cfg.ChannelID, base, c.appID, c.secret),
 		Now: c.now, Fetch: c.fetchToken, Waited: waited}
 	return c, nil
 }

@@ -92,7 +92,7 @@ func newChannel(cfg connectors.Config, cache *tokencache.Cache) (connectors.Chan
 	}
 	c.client = resty.NewWithClient(hc)
 	secret := s["secret"]
-	c.tokens = &tokencache.Source{Cache: cache, Key: tokencache.Key(c.base, c.corpID, secret), Now: now,
+	c.tokens = &tokencache.Source{Cache: cache, Store: cfg.Tokens, Key: tokencache.Key(c.base, c.corpID, secret), Now: now,
 		Fetch: func(ctx context.Context) (string, time.Duration, error) {
 			var out struct {
 				ErrCode     int    `json:"errcode"`

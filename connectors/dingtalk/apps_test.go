@@ -445,3 +445,69 @@ func TestConcurrentDeliveries(t *testing.T) {
 		t.Errorf("%d notices, %d to-dos, %d robot messages; want 20 each", a, b, c)
 	}
 }
+
+// memTokens is a token store shared by two connector values, as the
+// database is by two replicas.
+type memTokens struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *memTokens) LoadToken(_ context.Context, key string) (string, time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok, ok := s.m[key]
+	return tok, time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC), ok, nil
+}
+
+func (s *memTokens) SaveToken(_ context.Context, key, token string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = token
+	return nil
+}
+
+func (s *memTokens) DeleteToken(_ context.Context, key, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[key] == token {
+		delete(s.m, key)
+	}
+	return nil
+}
+
+// TestTokensSharedThroughStore: two replicas (two connector values) with a
+// shared store fetch one token between them; after DingTalk expires it, the
+// replica that fetched the new one shares it, and the other uses it after
+// its own old token is refused instead of fetching a third.
+func TestTokensSharedThroughStore(t *testing.T) {
+	r := newRig(t)
+	store := &memTokens{m: map[string]string{}}
+	replicas := []connectors.TargetConnector{WorkNoticeConnector(), WorkNoticeConnector()}
+	deliver := func(i int, delivery string) {
+		t.Helper()
+		cfg := r.config(models.TargetDingTalkWorkNotice, nil)
+		cfg.Tokens = store
+		tg, err := replicas[i].New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tg.Deliver(context.Background(), workOrder("ticket.created", delivery)); err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+	deliver(0, "d1")
+	deliver(1, "d2")
+	if n := r.fake.TokenFetches(); n != 1 {
+		t.Fatalf("%d token fetches by two replicas, want 1", n)
+	}
+	r.fake.ExpireTokens()
+	deliver(1, "d3")
+	deliver(0, "d4")
+	if n := r.fake.TokenFetches(); n != 2 {
+		t.Errorf("%d token fetches after expiry, want 2", n)
+	}
+	if n := len(r.fake.WorkNotices()); n != 4 {
+		t.Errorf("%d work notices, want 4", n)
+	}
+}

@@ -2,72 +2,28 @@ package dingtalk
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 )
 
 // Tokens. The hub builds a target per delivery, so tokens live in a cache
 // that belongs to a connector value (XxxConnector()), shared by the targets
-// it builds, one entry per target and credentials: a changed appSecret or
-// host is a new entry. One caller at a time fetches an entry's token.
+// it builds, and, when the hub passes cfg.Tokens, in the database, so the
+// replicas share them. One entry per host and credentials: a changed
+// appSecret or host is a new entry. One caller at a time fetches a token.
 
-type tokenCache struct {
-	mu      sync.Mutex
-	entries map[string]*tokenEntry
-}
+type tokenCache = tokencache.Cache
 
-type tokenEntry struct {
-	fetch   chan struct{} // held while fetching
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-func newTokenCache() *tokenCache { return &tokenCache{entries: map[string]*tokenEntry{}} }
-
-func (tc *tokenCache) entry(key string) *tokenEntry {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	e, ok := tc.entries[key]
-	if !ok {
-		e = &tokenEntry{fetch: make(chan struct{}, 1)}
-		tc.entries[key] = e
-	}
-	return e
-}
-
-func (e *tokenEntry) get(now time.Time) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.token, e.token != "" && now.Before(e.expires)
-}
-
-func (e *tokenEntry) set(token string, expires time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.token, e.expires = token, expires
-}
-
-// drop forgets token if it is still the cached one (another caller may
-// have refreshed it already).
-func (e *tokenEntry) drop(token string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.token == token {
-		e.token = ""
-	}
-}
+func newTokenCache() *tokenCache { return tokencache.New() }
 
 // tokenKind says which host's token an app uses.
 type tokenKind int
@@ -82,12 +38,11 @@ type app struct {
 	base
 	appKey, appSecret string
 	kind              tokenKind
-	tokens            *tokenCache
-	key               string
+	tokens            *tokencache.Source
 }
 
 func newApp(cfg connectors.Config, kind tokenKind, tokens *tokenCache) (app, error) {
-	a := app{base: newBase(cfg), appKey: cfg.Settings["appKey"], appSecret: cfg.Settings["appSecret"], kind: kind, tokens: tokens}
+	a := app{base: newBase(cfg), appKey: cfg.Settings["appKey"], appSecret: cfg.Settings["appSecret"], kind: kind}
 	if a.appKey == "" || a.appSecret == "" {
 		return app{}, errors.New("dingtalk: appKey and appSecret are required")
 	}
@@ -95,52 +50,27 @@ func newApp(cfg connectors.Config, kind tokenKind, tokens *tokenCache) (app, err
 	if kind == newToken {
 		host = a.api
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprint(kind) + "\x00" + a.targetID + "\x00" + host + "\x00" + a.appKey + "\x00" + a.appSecret))
-	a.key = hex.EncodeToString(sum[:])
+	fetch := a.fetchOld
+	if kind == newToken {
+		fetch = a.fetchNew
+	}
+	a.tokens = &tokencache.Source{Cache: tokens, Store: cfg.Tokens, Now: a.now,
+		Key: tokencache.Key("dingtalk", fmt.Sprint(kind), host, a.appKey, a.appSecret),
+		Fetch: func(ctx context.Context) (string, time.Duration, error) {
+			tok, life, err := fetch(ctx)
+			return tok, tokencache.Lifetime(life), err
+		},
+		Waited: func(ctxErr error) error {
+			return &connectors.RetryableError{Err: fmt.Errorf("dingtalk: token: %w", ctxErr)}
+		}}
 	return a, nil
 }
 
 // accessToken returns a valid token, fetching one if none is cached.
-func (a *app) accessToken(ctx context.Context) (string, error) {
-	e := a.tokens.entry(a.key)
-	if tok, ok := e.get(a.now()); ok {
-		return tok, nil
-	}
-	select {
-	case e.fetch <- struct{}{}:
-	case <-ctx.Done():
-		return "", &connectors.RetryableError{Err: fmt.Errorf("dingtalk: token: %w", ctx.Err())}
-	}
-	defer func() { <-e.fetch }()
-	if tok, ok := e.get(a.now()); ok {
-		return tok, nil
-	}
-	fetch := a.fetchOld
-	if a.kind == newToken {
-		fetch = a.fetchNew
-	}
-	tok, life, err := fetch(ctx)
-	if err != nil {
-		return "", err
-	}
-	e.set(tok, a.now().Add(tokenLife(life)))
-	return tok, nil
-}
+func (a *app) accessToken(ctx context.Context) (string, error) { return a.tokens.Token(ctx) }
 
-func (a *app) dropToken(tok string) { a.tokens.entry(a.key).drop(tok) }
-
-// tokenLife is how long to keep a token DingTalk says lives for life:
-// five minutes less, so a token is not used as it expires.
-func tokenLife(life time.Duration) time.Duration {
-	switch {
-	case life <= 0:
-		return 10 * time.Minute
-	case life > 10*time.Minute:
-		return life - 5*time.Minute
-	default:
-		return life / 2
-	}
-}
+// dropToken forgets a token DingTalk refused.
+func (a *app) dropToken(ctx context.Context, tok string) { a.tokens.Drop(ctx, tok) }
 
 // credentialsRefused is the error for an app DingTalk does not know.
 func credentialsRefused(e *APIError) error {
@@ -253,7 +183,7 @@ func (a *app) postOld(ctx context.Context, op, path string, form map[string]stri
 			return err
 		}
 		if ce.ErrCode == codeInvalidToken || ce.ErrCode == codeTokenExpired {
-			a.dropToken(tok)
+			a.dropToken(ctx, tok)
 			if attempt == 0 {
 				continue
 			}
@@ -324,7 +254,7 @@ func (a *app) postNew(ctx context.Context, op, path string, query map[string]str
 		}
 		e := newAPIError(op, resp)
 		if e.Status == http.StatusBadRequest && e.Code == codeInvalidAuthentication {
-			a.dropToken(tok)
+			a.dropToken(ctx, tok)
 			if attempt == 0 {
 				continue
 			}

@@ -192,6 +192,15 @@ func (s *Source) Keep(token string, ttl time.Duration) {
 	s.Cache.Set(s.Key, token, s.Now().Add(ttl))
 }
 
+// Drop forgets token, which the platform refused, here and in the shared
+// store, unless it has been replaced already.
+func (s *Source) Drop(ctx context.Context, token string) {
+	s.Cache.Drop(s.Key, token)
+	if s.Store != nil {
+		_ = s.Store.DeleteToken(ctx, s.Key, token)
+	}
+}
+
 // Do runs call with a token. When call reports that the platform refused
 // the token (40014, 42001...), the token is dropped and call runs once
 // more with a fresh one; a second refusal drops that one too and returns
@@ -206,10 +215,7 @@ func (s *Source) Do(ctx context.Context, call func(token string) (refused bool, 
 		if !refused {
 			return err
 		}
-		s.Cache.Drop(s.Key, tok)
-		if s.Store != nil {
-			_ = s.Store.DeleteToken(ctx, s.Key, tok)
-		}
+		s.Drop(ctx, tok)
 		if attempt > 0 {
 			return err
 		}

@@ -3,20 +3,18 @@ package wecomwork
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
 
 	"github.com/kefuhub/kefuhub/connectors"
+	"github.com/kefuhub/kefuhub/connectors/tokencache"
 )
 
 // The API is called over HTTP here rather than through silenceper's
@@ -112,63 +110,13 @@ func classify(e *APIError) error {
 
 // --- access tokens ------------------------------------------------------
 
-// tokenCache holds access tokens across the targets a connector value
-// builds (the hub builds a target per delivery), one entry per base URL,
-// corp and secret (keyed by a hash: secrets are not kept as map keys).
-//
-// connectors/tokencache, the shared cache being extracted, did not exist
-// when this package was written; this is the same idea, small and local.
-type tokenCache struct {
-	mu      sync.Mutex
-	entries map[string]*tokenEntry
-}
+// Tokens live in a cache that belongs to a connector value (the hub builds
+// a target per delivery) and, when the hub passes cfg.Tokens, in the
+// database, so replicas share one token per corp and secret. The key is the
+// one the WECOM_APP bot uses, so a bot and a target of the same app share it.
+type tokenCache = tokencache.Cache
 
-type tokenEntry struct {
-	fetch   chan struct{} // held while fetching, so one caller fetches
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-func newTokenCache() *tokenCache { return &tokenCache{entries: map[string]*tokenEntry{}} }
-
-func (tc *tokenCache) entry(key string) *tokenEntry {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	e, ok := tc.entries[key]
-	if !ok {
-		e = &tokenEntry{fetch: make(chan struct{}, 1)}
-		tc.entries[key] = e
-	}
-	return e
-}
-
-func (e *tokenEntry) get(now time.Time) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.token, e.token != "" && now.Before(e.expires)
-}
-
-func (e *tokenEntry) set(token string, expires time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.token, e.expires = token, expires
-}
-
-// drop forgets token if it is still the cached one (another caller may
-// have refreshed it already).
-func (e *tokenEntry) drop(token string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.token == token {
-		e.token = ""
-	}
-}
-
-func tokenKey(baseURL, corpID, secret string) string {
-	sum := sha256.Sum256([]byte(baseURL + "\x00" + corpID + "\x00" + secret))
-	return hex.EncodeToString(sum[:])
-}
+func newTokenCache() *tokenCache { return tokencache.New() }
 
 // --- HTTP ---------------------------------------------------------------
 
@@ -189,43 +137,26 @@ type api struct {
 	client         *resty.Client
 	corpID, secret string
 	now            func() time.Time
-	tokens         *tokenCache
-	key            string
+	tokens         *tokencache.Source
 }
 
 func newAPI(cfg connectors.Config, corpID, secret string, tokens *tokenCache) *api {
-	a := &api{corpID: corpID, secret: secret, now: cfg.Now, tokens: tokens}
+	a := &api{corpID: corpID, secret: secret, now: cfg.Now}
 	if a.now == nil {
 		a.now = time.Now
 	}
 	var base string
 	a.client, base = newClient(cfg)
-	a.key = tokenKey(base, corpID, secret)
+	a.tokens = &tokencache.Source{Cache: tokens, Store: cfg.Tokens, Key: tokencache.Key(base, corpID, secret),
+		Now: a.now, Fetch: a.fetchToken,
+		Waited: func(ctxErr error) error {
+			return &connectors.RetryableError{Err: fmt.Errorf("wecomwork: gettoken: %w", ctxErr)}
+		}}
 	return a
 }
 
 // accessToken returns a valid token, fetching one if none is cached.
-func (a *api) accessToken(ctx context.Context) (string, error) {
-	e := a.tokens.entry(a.key)
-	if tok, ok := e.get(a.now()); ok {
-		return tok, nil
-	}
-	select {
-	case e.fetch <- struct{}{}:
-	case <-ctx.Done():
-		return "", &connectors.RetryableError{Err: fmt.Errorf("wecomwork: gettoken: %w", ctx.Err())}
-	}
-	defer func() { <-e.fetch }()
-	if tok, ok := e.get(a.now()); ok {
-		return tok, nil
-	}
-	tok, ttl, err := a.fetchToken(ctx)
-	if err != nil {
-		return "", err
-	}
-	e.set(tok, a.now().Add(ttl))
-	return tok, nil
-}
+func (a *api) accessToken(ctx context.Context) (string, error) { return a.tokens.Token(ctx) }
 
 // fetchToken calls gettoken; ttl is the token's lifetime less a margin.
 func (a *api) fetchToken(ctx context.Context) (string, time.Duration, error) {
@@ -266,7 +197,7 @@ func (a *api) testToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.tokens.entry(a.key).set(tok, a.now().Add(ttl))
+	a.tokens.Keep(tok, ttl)
 	return nil
 }
 
@@ -295,7 +226,7 @@ func (a *api) post(ctx context.Context, op, path string, body any, out any) erro
 			return err
 		}
 		if ce.ErrCode == codeInvalidToken || ce.ErrCode == codeTokenExpired {
-			a.tokens.entry(a.key).drop(tok)
+			a.tokens.Drop(ctx, tok)
 			if attempt == 0 {
 				continue
 			}

@@ -34,6 +34,7 @@ var settings = []setting{
 	{"dispatch-base-backoff", "KEFUHUB_DISPATCH_BASE_BACKOFF", "2s", "wait after a delivery's first failure; doubles per attempt"},
 	{"dispatch-max-backoff", "KEFUHUB_DISPATCH_MAX_BACKOFF", "1h", "longest wait between attempts"},
 	{"dispatch-claim-ttl", "KEFUHUB_DISPATCH_CLAIM_TTL", "2m", "how long a replica holds a delivery it claimed; a dead replica's are taken over after it"},
+	{"done-check-every", "KEFUHUB_DONE_CHECK_EVERY", "1m", "how often open tickets' DingTalk to-dos are checked (targets with resolveWhenDone)"},
 	{"log-level", "KEFUHUB_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "KEFUHUB_LOG_FORMAT", "text", "text or json"},
 	{"max-body-bytes", "KEFUHUB_MAX_BODY_BYTES", "1048576", "largest request body accepted"},

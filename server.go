@@ -234,6 +234,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	a.hub.StartDispatcher(dc)
 	a.hub.StartPolling()
+	doneEvery, err := cfg.duration("done-check-every")
+	if err != nil {
+		return err
+	}
+	a.hub.StartWatchingDone(doneEvery)
 	opts := api.Options{Logger: a.log}
 	if opts.MaxBodyBytes, err = int64Setting(cfg, "max-body-bytes"); err != nil {
 		return err

@@ -127,3 +127,72 @@ func TestDingTalkApprovalResults(t *testing.T) {
 		}
 	})
 }
+
+// TestDingTalkTodoDoneResolvesTicket: with resolveWhenDone, a to-do ticked
+// off in DingTalk resolves its ticket (and nothing is sent back to the
+// to-do target); a to-do still open, or a target without the setting,
+// leaves its ticket alone.
+func TestDingTalkTodoDoneResolvesTicket(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		target := func(name, operator string, watch bool) {
+			settings := map[string]any{"appKey": dingtalkAppKey, "appSecret": dingtalkAppSecret,
+				"operatorUnionId": operator, "executorUnionIds": "union-a"}
+			if watch {
+				settings["resolveWhenDone"] = true
+			}
+			d := e.must(e.adminA, `mutation($in: CreateTargetInput!) { createTarget(input: $in) { target { id } userErrors { field message } } }`,
+				map[string]any{"in": map[string]any{"kind": "DINGTALK_TODO", "name": name, "settings": settings}})
+			id := str(d, "createTarget", "target", "id")
+			e.must(e.adminA, `mutation($in: CreateDispatchRuleInput!) { createDispatchRule(input: $in) { userErrors { message } } }`,
+				map[string]any{"in": map[string]any{"name": name, "targetId": id, "events": []string{"TICKET_CREATED", "TICKET_RESOLVED"},
+					"condition": map[string]any{"category": name}}})
+		}
+		target("watched", "union-watch", true)
+		target("unwatched", "union-plain", false)
+		ticket := func(category string) string {
+			return e.createTicket(e.adminA, "补发 "+category, map[string]any{"category": category})
+		}
+		done, open, plain := ticket("watched"), ticket("watched"), ticket("unwatched")
+		todoOf := func(id string) string {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				d := e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Ticket { externalRefs { externalId } } } }`, map[string]any{"id": id})
+				if refs, _ := get(d, "node", "externalRefs").([]any); len(refs) == 1 {
+					return str(refs[0], "externalId")
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no to-do on the ticket: %v", d)
+				}
+			}
+		}
+		for _, id := range []string{done, plain} {
+			if !e.dingtalkWork.CompleteTodo(todoOf(id)) {
+				t.Fatalf("the fake does not know the to-do of %s", id)
+			}
+		}
+		todoOf(open)
+		n, err := e.hub.CheckDoneWorkOrders(t.Context())
+		if err != nil || n != 1 {
+			t.Fatalf("CheckDoneWorkOrders = %d, %v; want 1 ticket resolved", n, err)
+		}
+		want := map[string]string{done: "RESOLVED", open: "NEW", plain: "NEW"}
+		for id, status := range want {
+			d := e.must(e.adminA, `query($id: ID!) { node(id: $id) { ... on Ticket { status deliveries { status } } } }`, map[string]any{"id": id})
+			if got := str(d, "node", "status"); got != status {
+				t.Errorf("ticket %s is %s, want %s", id, got, status)
+			}
+			if dels := get(d, "node", "deliveries").([]any); len(dels) != 1 {
+				t.Errorf("ticket %s has %d deliveries, want only the to-do's creation: %v", id, len(dels), dels)
+			}
+		}
+		if got := e.dingtalkWork.Calls(dingtalkfake.PathTodoTask); got != 2 {
+			t.Errorf("%d to-do detail calls, want 2 (the watched target's open tickets only)", got)
+		}
+		// Checked again, a resolved ticket is not asked about.
+		if n, err := e.hub.CheckDoneWorkOrders(t.Context()); err != nil || n != 0 {
+			t.Errorf("second check = %d, %v", n, err)
+		}
+		if got := e.dingtalkWork.Calls(dingtalkfake.PathTodoTask); got != 3 {
+			t.Errorf("%d to-do detail calls after the second check, want 3", got)
+		}
+	})
+}

@@ -60,6 +60,16 @@ type Target interface {
 	Test(ctx context.Context) error
 }
 
+// DoneWatcher is a Target whose work orders staff can finish on the
+// platform (a DingTalk to-do ticked off). When WatchDone says so (a target
+// setting), the hub asks about the work orders of open tickets now and then
+// and resolves a ticket whose work order is done.
+type DoneWatcher interface {
+	WatchDone() bool
+	// Done reports whether the work order externalID is finished.
+	Done(ctx context.Context, externalID string) (bool, error)
+}
+
 // TargetConnector builds targets of one kind.
 type TargetConnector struct {
 	Spec TargetSpec

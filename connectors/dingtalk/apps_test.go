@@ -511,3 +511,37 @@ func TestTokensSharedThroughStore(t *testing.T) {
 		t.Errorf("%d work notices, want 4", n)
 	}
 }
+
+func TestTodoDone(t *testing.T) {
+	r := newRig(t)
+	watch := func(s map[string]string) { s["resolveWhenDone"] = "true" }
+	tg := r.target(t, models.TargetDingTalkTodo, watch).(connectors.DoneWatcher)
+	if !tg.WatchDone() {
+		t.Fatal("resolveWhenDone=true: WatchDone is false")
+	}
+	if r.target(t, models.TargetDingTalkTodo, nil).(connectors.DoneWatcher).WatchDone() {
+		t.Error("without resolveWhenDone: WatchDone is true")
+	}
+	res, err := r.deliver(t, models.TargetDingTalkTodo, workOrder("ticket.created", "d1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if done, err := tg.Done(ctx, res.ExternalID); err != nil || done {
+		t.Fatalf("fresh to-do: done=%v, %v", done, err)
+	}
+	r.fake.CompleteTodo(res.ExternalID)
+	r.fake.ExpireTokens()
+	if done, err := tg.Done(ctx, res.ExternalID); err != nil || !done {
+		t.Fatalf("completed to-do, expired token: done=%v, %v", done, err)
+	}
+	if _, err := tg.Done(ctx, "no-such-task"); err == nil {
+		t.Error("unknown to-do: no error")
+	}
+	r.fake.FailNextHTTP(dingtalkfake.PathTodoTask, 1, http.StatusServiceUnavailable, "ServiceUnavailable")
+	if _, err := tg.Done(ctx, res.ExternalID); err == nil {
+		t.Error("503: no error")
+	} else {
+		asRetryable(t, err)
+	}
+}

@@ -213,6 +213,13 @@ var appKeyField = connectors.Field{Name: "appKey", Label: "AppKey (Client ID) of
 var appSecretField = connectors.Field{Name: "appSecret", Label: "AppSecret (Client Secret) of the internal app",
 	Secret: true, Required: true}
 
+func boolSetting(s string) error {
+	if s != "true" && s != "false" {
+		return errors.New(`must be "true" or "false"`)
+	}
+	return nil
+}
+
 func httpURLTemplate(s string) error {
 	u, err := url.Parse(strings.ReplaceAll(s, "{ticket}", "T-1"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

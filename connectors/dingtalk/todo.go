@@ -53,6 +53,8 @@ var todoSpec = connectors.TargetSpec{
 			Validate: idList("unionId")},
 		{Name: "detailUrl", Label: "Link shown on the to-do; {ticket} is replaced by the ticket reference (optional)",
 			Validate: httpURLTemplate},
+		{Name: "resolveWhenDone", Label: `"true" resolves the ticket when its to-do is ticked off in DingTalk (default "false")`,
+			Validate: boolSetting},
 	},
 	Setup: "在钉钉开发者后台创建企业内部应用，复制 AppKey 和 AppSecret，并开通待办应用的写权限（Todo.Todo.Write）。operatorUnionId 是创建待办的员工，" +
 		"executorUnionIds 是执行人，均为 unionId（可用「根据 userId 获取用户详情」查到）。每个工单只在创建时生成一个待办。 / " +
@@ -66,9 +68,17 @@ type todo struct {
 	operator  string
 	executors []string
 	detailURL string
+	// resolveWhenDone: the hub polls the to-dos of open tickets and
+	// resolves a ticket whose to-do is done. DingTalk's HTTP event push has
+	// no documented to-do event, so the state is read with GET
+	// /v1.0/todo/users/{unionId}/tasks/{taskId} (查询待办详情), field done.
+	resolveWhenDone bool
 }
 
-var _ connectors.Target = (*todo)(nil)
+var (
+	_ connectors.Target      = (*todo)(nil)
+	_ connectors.DoneWatcher = (*todo)(nil)
+)
 
 // NewTodo builds a DINGTALK_TODO target with a token cache of its own;
 // targets built through TodoConnector share one.
@@ -80,7 +90,7 @@ func newTodo(cfg connectors.Config, tokens *tokenCache) (*todo, error) {
 		return nil, err
 	}
 	t := &todo{app: a, operator: cfg.Settings["operatorUnionId"], executors: splitIDs(cfg.Settings["executorUnionIds"]),
-		detailURL: cfg.Settings["detailUrl"]}
+		detailURL: cfg.Settings["detailUrl"], resolveWhenDone: cfg.Settings["resolveWhenDone"] == "true"}
 	if !idPattern.MatchString(t.operator) {
 		return nil, errors.New("dingtalk: operatorUnionId must be a unionId")
 	}
@@ -166,6 +176,26 @@ func dueTime(doc []byte) int64 {
 		return 0
 	}
 	return d.Ticket.DueAt.UnixMilli()
+}
+
+// WatchDone says whether the target's setting asks for tickets to be
+// resolved when their to-do is done.
+func (t *todo) WatchDone() bool { return t.resolveWhenDone }
+
+// Done asks DingTalk whether the to-do id is done, as its creator.
+func (t *todo) Done(ctx context.Context, id string) (bool, error) {
+	var out struct {
+		ID   string `json:"id"`
+		Done bool   `json:"done"`
+	}
+	path := fmt.Sprintf(pathTodoTasks, url.PathEscape(t.operator)) + "/" + url.PathEscape(id)
+	if err := t.getNew(ctx, "todo detail", path, nil, &out); err != nil {
+		return false, err
+	}
+	if out.ID != id {
+		return false, fmt.Errorf("dingtalk: todo detail: answer for %q, asked for %q", out.ID, id)
+	}
+	return out.Done, nil
 }
 
 // Test fetches a token, which proves the appKey and appSecret. It creates

@@ -232,17 +232,27 @@ func retryableNew(e *APIError) error {
 // more with a fresh one. Other 4xx are permanent: the request or the app's
 // permissions are wrong.
 func (a *app) postNew(ctx context.Context, op, path string, query map[string]string, body, out any) error {
+	return a.callNew(ctx, http.MethodPost, op, path, query, body, out)
+}
+
+// getNew is postNew for a GET without a body.
+func (a *app) getNew(ctx context.Context, op, path string, query map[string]string, out any) error {
+	return a.callNew(ctx, http.MethodGet, op, path, query, nil, out)
+}
+
+func (a *app) callNew(ctx context.Context, method, op, path string, query map[string]string, body, out any) error {
 	for attempt := 0; ; attempt++ {
 		tok, err := a.accessToken(ctx)
 		if err != nil {
 			return err
 		}
-		resp, err := a.client.R().SetContext(ctx).
+		req := a.client.R().SetContext(ctx).
 			SetHeader("x-acs-dingtalk-access-token", tok).
-			SetHeader("Content-Type", "application/json").
-			SetQueryParams(query).
-			SetBody(body).
-			Post(a.api + path)
+			SetQueryParams(query)
+		if body != nil {
+			req.SetHeader("Content-Type", "application/json").SetBody(body)
+		}
+		resp, err := req.Execute(method, a.api+path)
 		if err != nil {
 			return transportError(op, err)
 		}

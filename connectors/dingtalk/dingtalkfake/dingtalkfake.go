@@ -40,6 +40,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ const (
 	PathRobotSend       = "/robot/send"
 	PathAsyncSend       = "/topapi/message/corpconversation/asyncsend_v2"
 	PathTodoTasks       = "/v1.0/todo/users/{unionId}/tasks"
+	PathTodoTask        = "/v1.0/todo/users/{unionId}/tasks/{taskId}"
 	PathProcessInstance = "/v1.0/workflow/processInstances"
 )
 
@@ -82,6 +84,10 @@ const (
 	// CodeInvalidParameter comes with HTTP 400 for a malformed request.
 	// *Unverified* in the same way.
 	CodeInvalidParameter = "invalidParameter"
+	// CodeForbidden and CodeTaskNotFound come with HTTP 403 and 404 from
+	// the to-do detail API. *Unverified* in the same way.
+	CodeForbidden    = "forbidden.accessDenied"
+	CodeTaskNotFound = "todo.task.notFound"
 )
 
 // Limits the platform applies.
@@ -147,6 +153,10 @@ type Todo struct {
 	// Received counts the create requests that named this to-do (sourceId
 	// repeats included).
 	Received int
+	// Done and FinishTime (ms) are set by CompleteTodo, as when an
+	// executor ticks the to-do off in DingTalk.
+	Done       bool
+	FinishTime int64
 }
 
 // DetailURL is a to-do's link.
@@ -246,6 +256,7 @@ func New(app App, robot Robot) *Server {
 	mux.HandleFunc("POST "+PathRobotSend, s.route(PathRobotSend, s.handleRobotSend))
 	mux.HandleFunc("POST "+PathAsyncSend, s.route(PathAsyncSend, s.handleAsyncSend))
 	mux.HandleFunc("POST "+PathTodoTasks, s.route(PathTodoTasks, s.handleTodo))
+	mux.HandleFunc("GET "+PathTodoTask, s.route(PathTodoTask, s.handleGetTodo))
 	mux.HandleFunc("POST "+PathProcessInstance, s.route(PathProcessInstance, s.handleProcessInstance))
 	s.Server = httptest.NewServer(mux)
 	return s
@@ -734,7 +745,45 @@ type todoJSON struct {
 	ModifiedTime   int64      `json:"modifiedTime"`
 	CreatorID      string     `json:"creatorId"`
 	ModifierID     string     `json:"modifierId"`
+	FinishTime     int64      `json:"finishTime,omitempty"`
 	RequestID      string     `json:"requestId"`
+}
+
+// CompleteTodo marks a to-do done, as its executor would in DingTalk; it
+// reports whether the to-do exists.
+func (s *Server) CompleteTodo(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.todos {
+		if t.ID == id {
+			t.Done, t.FinishTime = true, s.now().UnixMilli()
+			return true
+		}
+	}
+	return false
+}
+
+// handleGetTodo answers GET /v1.0/todo/users/{unionId}/tasks/{taskId}
+// (查询待办详情) with the to-do, for its creator or an executor.
+func (s *Server) handleGetTodo(w http.ResponseWriter, r *http.Request) {
+	unionID, taskID := r.PathValue("unionId"), r.PathValue("taskId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.newApp(w, r); !ok {
+		return
+	}
+	for _, t := range s.todos {
+		if t.ID != taskID {
+			continue
+		}
+		if t.OperatorUnionID != unionID && !slices.Contains(t.ExecutorIDs, unionID) {
+			writeAPIError(w, http.StatusForbidden, CodeForbidden, "the user may not see this to-do")
+			return
+		}
+		writeJSON(w, http.StatusOK, s.todoAnswer(t))
+		return
+	}
+	writeAPIError(w, http.StatusNotFound, CodeTaskNotFound, "to-do not found")
 }
 
 func (s *Server) handleTodo(w http.ResponseWriter, r *http.Request) {
@@ -788,7 +837,7 @@ func (s *Server) todoAnswer(t *Todo) todoJSON {
 	return todoJSON{ID: t.ID, Subject: t.Subject, Description: t.Description, DueTime: t.DueTime,
 		ExecutorIDs: t.ExecutorIDs, ParticipantIDs: []string{}, DetailURL: t.DetailURL, SourceID: t.SourceID,
 		CreatedTime: t.CreatedTime, ModifiedTime: t.CreatedTime, CreatorID: t.OperatorUnionID,
-		ModifierID: t.OperatorUnionID, RequestID: requestID()}
+		ModifierID: t.OperatorUnionID, Done: t.Done, FinishTime: t.FinishTime, RequestID: requestID()}
 }
 
 // --- approvals ------------------------------------------------------------

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kefuhub/kefuhub/connectors/dingtalk/dingtalkfake"
 	"github.com/kefuhub/kefuhub/connectors/oa/oafake"
 	"github.com/kefuhub/kefuhub/store/storetest"
 )
@@ -130,12 +131,15 @@ func TestWorkOrdersExactlyOnce(t *testing.T) {
 	oa := oafake.New(oaSecret)
 	defer oa.Close()
 	oa.SetChaos(1, 0.30, 0.10, 0.05, 1500*time.Millisecond)
+	ding := dingtalkfake.New(dingtalkfake.App{AppKey: "dingreliability", AppSecret: "dingtalk-reliability-secret", AgentID: 3001}, dingtalkfake.Robot{})
+	defer ding.Close()
+	ding.SetChaos(2, 0.30, 0.10, 0.05, 1500*time.Millisecond, dingtalkfake.PathTodoTasks)
 
 	env := []string{
 		"KEFUHUB_DATABASE_URL=" + url, "KEFUHUB_SECRET_KEY=" + secretKey, "KEFUHUB_BOOTSTRAP_TOKEN=" + token,
 		"KEFUHUB_LOG_LEVEL=error", "KEFUHUB_PLATFORM_TIMEOUT=1s", "KEFUHUB_DISPATCH_BASE_BACKOFF=50ms",
 		"KEFUHUB_DISPATCH_MAX_BACKOFF=500ms", "KEFUHUB_DISPATCH_MAX_ATTEMPTS=200", "KEFUHUB_DISPATCH_CLAIM_TTL=3s",
-		"KEFUHUB_RESPONSE_CACHE=0",
+		"KEFUHUB_RESPONSE_CACHE=0", "KEFUHUB_DINGTALK_OAPI_BASE=" + ding.URL, "KEFUHUB_DINGTALK_API_BASE=" + ding.URL,
 	}
 	a := &replica{t: t, bin: bin, env: env, addr: freeAddr(t)}
 	b := &replica{t: t, bin: bin, env: env, addr: freeAddr(t)}
@@ -144,15 +148,20 @@ func TestWorkOrdersExactlyOnce(t *testing.T) {
 	b.start()
 	defer b.kill()
 
-	d, err := a.gql(`mutation($in: CreateTargetInput!) { createTarget(input: $in) { target { id } } }`,
-		map[string]any{"in": map[string]any{"kind": "OA_WEBHOOK", "name": "OA", "settings": map[string]any{"url": oa.URL, "secret": oaSecret}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := d["createTarget"].(map[string]any)["target"].(map[string]any)["id"]
-	if _, err := a.gql(`mutation($in: CreateDispatchRuleInput!) { createDispatchRule(input: $in) { dispatchRule { id } } }`,
-		map[string]any{"in": map[string]any{"name": "全部工单", "targetId": target, "events": []string{"TICKET_CREATED"}}}); err != nil {
-		t.Fatal(err)
+	for _, target := range []map[string]any{
+		{"kind": "OA_WEBHOOK", "name": "OA", "settings": map[string]any{"url": oa.URL, "secret": oaSecret}},
+		{"kind": "DINGTALK_TODO", "name": "钉钉待办", "settings": map[string]any{"appKey": "dingreliability",
+			"appSecret": "dingtalk-reliability-secret", "operatorUnionId": "unionOperator", "executorUnionIds": "unionA,unionB"}},
+	} {
+		d, err := a.gql(`mutation($in: CreateTargetInput!) { createTarget(input: $in) { target { id } } }`, map[string]any{"in": target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := d["createTarget"].(map[string]any)["target"].(map[string]any)["id"]
+		if _, err := a.gql(`mutation($in: CreateDispatchRuleInput!) { createDispatchRule(input: $in) { dispatchRule { id } } }`,
+			map[string]any{"in": map[string]any{"name": "全部工单 → " + target["name"].(string), "targetId": id, "events": []string{"TICKET_CREATED"}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	start := time.Now()
@@ -196,11 +205,11 @@ func TestWorkOrdersExactlyOnce(t *testing.T) {
 		if count("failed") > 0 {
 			t.Fatalf("%d deliveries failed for good", count("failed"))
 		}
-		if count("sent") == n && count("pending") == 0 {
+		if count("sent") == 2*n && count("pending") == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5 minutes: %d sent, %d pending of %d", count("sent"), count("pending"), n)
+			t.Fatalf("after 5 minutes: %d sent, %d pending of %d", count("sent"), count("pending"), 2*n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -223,8 +232,22 @@ func TestWorkOrdersExactlyOnce(t *testing.T) {
 			t.Errorf("%q arrived as %d work orders", title, c)
 		}
 	}
+	todos := ding.Todos()
+	sources := map[string]int{}
+	todoRequests := 0
+	for _, td := range todos {
+		sources[td.SourceID]++
+		todoRequests += td.Received
+	}
+	if len(todos) != n || len(sources) != n {
+		t.Fatalf("DingTalk holds %d to-dos for %d tickets, want exactly %d", len(todos), len(sources), n)
+	}
 	failed, timedOut, dropped := oa.ChaosCounts()
-	t.Logf("%d tickets → %d work orders, each exactly once, in %s; the OA system answered 503 %d times, timed out %d times, "+
+	t.Logf("%d tickets → %d OA work orders, each exactly once, in %s; the OA system answered 503 %d times, timed out %d times, "+
 		"dropped %d answers after applying; %d repeated deliveries were recognised by their delivery id",
 		n, len(orders), elapsed.Round(time.Millisecond), failed, timedOut, dropped, received-len(orders))
+	failed, timedOut, dropped = ding.ChaosCounts()
+	t.Logf("%d tickets → %d DingTalk to-dos, each exactly once; DingTalk answered 503 %d times, timed out %d times, "+
+		"dropped %d answers after creating; %d repeated creates named an existing to-do by sourceId",
+		n, len(todos), failed, timedOut, dropped, todoRequests-len(todos))
 }

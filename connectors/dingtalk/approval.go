@@ -29,7 +29,7 @@ import (
 // not done. A duplicate shows as two approvals for one ticket, which the
 // approvers can withdraw.
 //
-// The token is the new one, cached per target, as for to-dos.
+// The token is the new one, cached per app and shared as for to-dos.
 func ApprovalConnector() connectors.TargetConnector {
 	tokens := newTokenCache()
 	return connectors.TargetConnector{Spec: approvalSpec, New: func(cfg connectors.Config) (connectors.Target, error) {

@@ -33,7 +33,7 @@ import (
 // the existing to-do, and the connector takes whatever id comes back.
 //
 // The token comes from POST /v1.0/oauth2/accessToken and is cached per
-// target; HTTP 400 InvalidAuthentication refreshes it and retries once.
+// app (shared by the replicas through cfg.Tokens); HTTP 400 InvalidAuthentication refreshes it and retries once.
 func TodoConnector() connectors.TargetConnector {
 	tokens := newTokenCache()
 	return connectors.TargetConnector{Spec: todoSpec, New: func(cfg connectors.Config) (connectors.Target, error) {

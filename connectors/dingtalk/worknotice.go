@@ -18,7 +18,7 @@ import (
 //	     agent_id, userid_list, msg={msgtype:"markdown", markdown:{title, text}}  (form, as documented)
 //	→ {errcode, errmsg, task_id, request_id}; ExternalID = task_id
 //
-// The token comes from GET /gettoken and is cached per target; 40014 and
+// The token comes from GET /gettoken and is cached per app; 40014 and
 // 42001 refresh it and retry once.
 //
 // Duplicates: DingTalk does not deduplicate work notices (asyncsend_v2

@@ -9,7 +9,8 @@
 //	                   POST /cgi-bin/webhook/send?key=
 //
 // Access tokens are cached per connector value (the hub builds a target per
-// delivery), keyed by a hash of base URL, corpId and secret, refreshed
+// delivery) and shared by the replicas through cfg.Tokens, keyed by a hash
+// of base URL, corpId and secret, refreshed
 // ahead of expiry and dropped on 40014/42001, after which the call is made
 // once more.
 //

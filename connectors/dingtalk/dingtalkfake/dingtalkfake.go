@@ -37,6 +37,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -186,6 +187,7 @@ const (
 	faultErrcode faultKind = iota
 	faultHTTP
 	faultDrop
+	faultTimeout
 )
 
 type fault struct {
@@ -228,6 +230,57 @@ type Server struct {
 	todoBySource map[[2]string]*Todo // {operator unionId, sourceId}
 	approvals    []Approval
 	seq          int64
+	chaos        *chaos
+}
+
+// chaos fails a share of the calls to some paths at random.
+type chaos struct {
+	rng                     *mrand.Rand
+	paths                   []string
+	fail, timeout, drop     float64
+	timeoutFor              time.Duration
+	failed, timedOut, dropd int
+}
+
+// SetChaos makes the server misbehave on a share of the calls to paths (all
+// API paths when none are given; token paths are never affected): fail
+// answers HTTP 503 without applying, timeout holds the request for
+// timeoutFor (longer than the caller waits) without applying, drop applies
+// and then closes the connection without an answer.
+func (s *Server) SetChaos(seed uint64, fail, timeout, drop float64, timeoutFor time.Duration, paths ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = &chaos{rng: mrand.New(mrand.NewPCG(seed, seed)), paths: paths, fail: fail, timeout: timeout, drop: drop, timeoutFor: timeoutFor}
+}
+
+// ChaosCounts reports how many calls chaos failed, timed out and dropped.
+func (s *Server) ChaosCounts() (failed, timedOut, dropped int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chaos == nil {
+		return 0, 0, 0
+	}
+	return s.chaos.failed, s.chaos.timedOut, s.chaos.dropd
+}
+
+// chaosFault draws the fate of a call to path; the caller holds s.mu.
+func (s *Server) chaosFault(path string) (fault, bool) {
+	c := s.chaos
+	if c == nil || path == PathGetToken || path == PathAccessToken || (len(c.paths) > 0 && !slices.Contains(c.paths, path)) {
+		return fault{}, false
+	}
+	switch x := c.rng.Float64(); {
+	case x < c.fail:
+		c.failed++
+		return fault{path: path, kind: faultHTTP, status: http.StatusServiceUnavailable, code: "ServiceUnavailable"}, true
+	case x < c.fail+c.timeout:
+		c.timedOut++
+		return fault{path: path, kind: faultTimeout}, true
+	case x < c.fail+c.timeout+c.drop:
+		c.dropd++
+		return fault{path: path, kind: faultDrop}, true
+	}
+	return fault{}, false
 }
 
 // New starts a fake DingTalk with one app and one robot (either may be
@@ -423,6 +476,13 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 		s.mu.Lock()
 		s.calls[path]++
 		f, faulty := s.takeFault(path)
+		if !faulty {
+			f, faulty = s.chaosFault(path)
+		}
+		var holdFor time.Duration
+		if s.chaos != nil {
+			holdFor = s.chaos.timeoutFor
+		}
 		s.mu.Unlock()
 		if !faulty {
 			h(w, r)
@@ -433,6 +493,12 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 			writeErrcode(w, f.errno, "fake failure")
 		case faultHTTP:
 			writeAPIError(w, f.status, f.code, "fake failure")
+		case faultTimeout:
+			select {
+			case <-time.After(holdFor):
+			case <-r.Context().Done():
+			}
+			writeAPIError(w, http.StatusGatewayTimeout, "Timeout", "fake failure: held too long")
 		case faultDrop:
 			h(httptest.NewRecorder(), r)
 			hj, ok := w.(http.Hijacker)

@@ -253,5 +253,33 @@ func TestCustomerToldWhenTicketResolved(t *testing.T) {
 		if str(d, "node", "lastMessage", "senderType") != "SYSTEM" {
 			t.Errorf("notice: %v", d)
 		}
+
+		// The channel's own wording, once an admin sets it; a template that
+		// cannot run is refused and changes nothing.
+		d = e.must(e.adminA, `{ channels { nodes { id } } }`, nil)
+		channel := str(d, "channels", "nodes", 0, "id")
+		for _, bad := range []string{"{{.Reference", "{{.Nope}}", "{{/* nothing */}}"} {
+			r := e.do(e.adminA, `mutation($in: UpdateChannelInput!) { updateChannel(input: $in) { userErrors { field code } } }`,
+				map[string]any{"in": map[string]any{"id": channel, "resolvedNotice": bad}})
+			if ue := get(r.Data, "updateChannel", "userErrors", 0); str(ue, "code") != "BAD_USER_INPUT" || str(ue, "field", 1) != "resolvedNotice" {
+				t.Errorf("resolvedNotice %q: %s", bad, r.Raw)
+			}
+		}
+		const notice = "{{.CustomerName}}，{{.Reference}} 已办结：{{.Comment}}"
+		d = e.must(e.adminA, `mutation($in: UpdateChannelInput!) { updateChannel(input: $in) { channel { resolvedNotice } userErrors { message } } }`,
+			map[string]any{"in": map[string]any{"id": channel, "resolvedNotice": notice}})
+		if got := str(d, "updateChannel", "channel", "resolvedNotice"); got != notice {
+			t.Fatalf("resolvedNotice saved as %q: %v", got, d)
+		}
+		e.must(e.adminA, `mutation($id: ID!) { transitionTicket(input: {id: $id, status: OPEN}) { userErrors { message } } }`, map[string]any{"id": ticket})
+		e.must(e.adminA, `mutation($id: ID!) { transitionTicket(input: {id: $id, status: RESOLVED, comment: "已退款"}) { userErrors { message } } }`,
+			map[string]any{"id": ticket})
+		replies, err = fake.WaitReplies(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := replies[1].Text; got != "赵敏，T-1001 已办结：已退款" {
+			t.Errorf("customer was told %q with the channel's template", got)
+		}
 	})
 }

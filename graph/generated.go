@@ -129,6 +129,7 @@ type ComplexityRoot struct {
 		Kind             func(childComplexity int) int
 		Name             func(childComplexity int) int
 		RejectedWebhooks func(childComplexity int) int
+		ResolvedNotice   func(childComplexity int) int
 		SecretKeys       func(childComplexity int) int
 		Settings         func(childComplexity int) int
 		Setup            func(childComplexity int) int
@@ -1058,6 +1059,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.RejectedWebhooks(childComplexity), true
+	case "Channel.resolvedNotice":
+		if e.ComplexityRoot.Channel.ResolvedNotice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.ResolvedNotice(childComplexity), true
 	case "Channel.secretKeys":
 		if e.ComplexityRoot.Channel.SecretKeys == nil {
 			break
@@ -3562,6 +3569,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_rejectedWebhooks(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
+	case "resolvedNotice":
+		return ec.fieldContext_Channel_resolvedNotice(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Channel_createdAt(ctx, field)
 	case "updatedAt":
@@ -7134,6 +7143,29 @@ func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Channel_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Channel_resolvedNotice(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_resolvedNotice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedNotice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_resolvedNotice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "String")
 }
 
 func (ec *executionContext) _Channel_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Channel) (ret graphql.Marshaler) {
@@ -18706,7 +18738,7 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kind", "name", "settings"}
+	fieldsInOrder := [...]string{"kind", "name", "settings", "resolvedNotice"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18734,6 +18766,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Settings = data
+		case "resolvedNotice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedNotice"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedNotice = data
 		}
 	}
 	return it, nil
@@ -20379,7 +20418,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "settings", "enabled"}
+	fieldsInOrder := [...]string{"id", "name", "settings", "enabled", "resolvedNotice"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20414,6 +20453,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Enabled = data
+		case "resolvedNotice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedNotice"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedNotice = data
 		}
 	}
 	return it, nil
@@ -21340,6 +21386,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				})
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedNotice":
+			out.Values[i] = ec._Channel_resolvedNotice(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -59,6 +59,11 @@ func (h *Hub) CreateChannel(ctx context.Context, in models.CreateChannelInput) (
 	if err != nil {
 		return nil, err
 	}
+	if in.ResolvedNotice != nil {
+		if ch.ResolvedNotice, err = checkResolvedNotice(*in.ResolvedNotice); err != nil {
+			return nil, err
+		}
+	}
 	ch.Settings = public
 	for k := range secrets {
 		ch.SecretKeys = append(ch.SecretKeys, k)
@@ -219,6 +224,11 @@ func (h *Hub) UpdateChannel(ctx context.Context, in models.UpdateChannelInput) (
 		if in.Enabled != nil {
 			ch.Enabled = *in.Enabled
 		}
+		if in.ResolvedNotice != nil {
+			if ch.ResolvedNotice, err = checkResolvedNotice(*in.ResolvedNotice); err != nil {
+				return err
+			}
+		}
 		if in.Settings != nil {
 			public, secret, err := h.splitSettings(ch.Kind, in.Settings, true)
 			if err != nil {
@@ -242,7 +252,7 @@ func (h *Hub) UpdateChannel(ctx context.Context, in models.UpdateChannelInput) (
 			}
 		}
 		ch.UpdatedAt = h.now()
-		if err := tx.Model(ch).Select("name", "enabled", "settings", "secret_keys", "sealed_secrets", "updated_at").Updates(ch).Error; err != nil {
+		if err := tx.Model(ch).Select("name", "enabled", "settings", "secret_keys", "sealed_secrets", "resolved_notice", "updated_at").Updates(ch).Error; err != nil {
 			return fmt.Errorf("hub: update channel: %w", err)
 		}
 		return audit(tx, p, "channel.update", models.TypeChannel, ch.ID, &before, ch)

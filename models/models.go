@@ -124,8 +124,11 @@ type Channel struct {
 	SecretKeys    []string       `gorm:"serializer:json;type:mediumtext"`
 	SealedSecrets []byte         `gorm:"type:blob"`
 	Enabled       bool           `gorm:"not null;default:true"`
-	CreatedAt     time.Time      `gorm:"not null"`
-	UpdatedAt     time.Time      `gorm:"not null"`
+	// ResolvedNotice is the template of the message telling a customer
+	// their ticket is resolved; empty means the default wording.
+	ResolvedNotice string    `gorm:"size:2000;not null;default:''"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
 }
 
 func (c *Channel) GlobalID() string { return EncodeID(TypeChannel, c.ID) }

@@ -161,6 +161,8 @@ type CreateChannelInput struct {
 	Name string      `json:"name"`
 	// Settings for the kind; secret keys (secrets, tokens, AES keys, passwords) are encrypted at rest.
 	Settings map[string]any `json:"settings,omitempty"`
+	// See Channel.resolvedNotice.
+	ResolvedNotice *string `json:"resolvedNotice,omitempty"`
 }
 
 type CreateChannelPayload struct {
@@ -553,6 +555,8 @@ type UpdateChannelInput struct {
 	Name     *string        `json:"name,omitempty"`
 	Settings map[string]any `json:"settings,omitempty"`
 	Enabled  *bool          `json:"enabled,omitempty"`
+	// See Channel.resolvedNotice; an empty string restores kefuhub's wording.
+	ResolvedNotice *string `json:"resolvedNotice,omitempty"`
 }
 
 type UpdateChannelPayload struct {

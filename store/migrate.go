@@ -30,11 +30,12 @@ var Migrations = []Migration{
 	{Version: 1, Name: "initial schema", Up: func(tx *gorm.DB) error {
 		return tx.AutoMigrate(models.All()...)
 	}},
-	// Additive changes since: platform tokens shared by replicas, and the
-	// channels' resolved-notice template. AutoMigrate only adds what is
-	// missing, so on a new database this finds nothing to do.
+	// Additive changes since the first schema (platform tokens shared by
+	// replicas, the channels' resolved-notice template...). AutoMigrate
+	// only adds the tables, columns and indexes missing, so on a new
+	// database this finds nothing to do.
 	{Version: 2, Name: "platform tokens, resolved-notice templates", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&models.PlatformToken{}, &models.Channel{})
+		return tx.AutoMigrate(models.All()...)
 	}},
 }
 

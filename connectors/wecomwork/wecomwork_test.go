@@ -342,6 +342,7 @@ func TestAppMessageErrors(t *testing.T) {
 		wantErr   string
 		wantAfter time.Duration
 		wantText  string
+		timeout   time.Duration // how long the caller waits (0: no limit)
 	}{
 		{name: "45009 rate limit", fail: func(f *wecomworkfake.Server) { f.FailNext(wecomworkfake.PathSendMsg, 1, 45009) },
 			wantErr: "retryable", wantAfter: time.Minute},
@@ -359,13 +360,21 @@ func TestAppMessageErrors(t *testing.T) {
 		{name: "unknown errcode is retried with backoff", fail: func(f *wecomworkfake.Server) { f.FailNext(wecomworkfake.PathSendMsg, 1, 48002) },
 			wantErr: "other", wantText: "errcode 48002"},
 		{name: "lost response", fail: func(f *wecomworkfake.Server) { f.DropNext(wecomworkfake.PathSendMsg, 1) }, wantErr: "retryable"},
+		{name: "platform times out", fail: func(f *wecomworkfake.Server) { f.HoldNext(wecomworkfake.PathSendMsg, 1, 3*time.Second) },
+			wantErr: "retryable", timeout: 200 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
 			tg := r.newTarget(t, AppMessageConnector(), appSettings())
 			tc.fail(r.fake)
-			_, err := tg.Deliver(context.Background(), workOrder("ticket.created"))
+			ctx := context.Background()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			_, err := tg.Deliver(ctx, workOrder("ticket.created"))
 			if got := errKind(err); got != tc.wantErr {
 				t.Fatalf("Deliver: %v (%s), want %s", err, got, tc.wantErr)
 			}

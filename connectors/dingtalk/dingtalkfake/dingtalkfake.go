@@ -494,6 +494,8 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 		case faultHTTP:
 			writeAPIError(w, f.status, f.code, "fake failure")
 		case faultTimeout:
+			// Reading the body lets the server notice the caller hanging up.
+			_, _ = io.Copy(io.Discard, r.Body)
 			select {
 			case <-time.After(holdFor):
 			case <-r.Context().Done():

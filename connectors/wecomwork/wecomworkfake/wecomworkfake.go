@@ -164,12 +164,14 @@ const (
 	faultErrcode faultKind = iota
 	faultHTTP
 	faultDrop
+	faultHold
 )
 
 type fault struct {
 	path string // "" is any API path
 	kind faultKind
 	code int
+	hold time.Duration // faultHold: how long the request is held
 }
 
 type sentKey struct {
@@ -280,6 +282,17 @@ func (s *Server) FailNextHTTP(path string, n, status int) { s.addFaults(path, n,
 // then close the connection without an answer (a lost response).
 func (s *Server) DropNext(path string, n int) { s.addFaults(path, n, faultDrop, 0) }
 
+// HoldNext makes the next n calls to path ("" for any) wait for d, or
+// until the caller gives up, without doing anything, and then answer HTTP
+// 504: a platform that times out.
+func (s *Server) HoldNext(path string, n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{path: path, kind: faultHold, hold: d})
+	}
+}
+
 func (s *Server) addFaults(path string, n int, kind faultKind, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -360,6 +373,14 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, f.code, errMsgs[f.code])
 		case faultHTTP:
 			http.Error(w, "fake failure", f.code)
+		case faultHold:
+			// Reading the body lets the server notice the caller hanging up.
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-time.After(f.hold):
+			case <-r.Context().Done():
+			}
+			http.Error(w, "fake failure: held too long", http.StatusGatewayTimeout)
 		case faultDrop:
 			h(httptest.NewRecorder(), r)
 			hj, ok := w.(http.Hijacker)

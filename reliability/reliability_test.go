@@ -44,7 +44,26 @@ type replica struct {
 	env  []string
 	addr string
 	cmd  *exec.Cmd
-	log  bytes.Buffer
+	log  logBuffer
+}
+
+// logBuffer collects a replica's output; the process's output copier
+// writes while the test may read it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (r *replica) start() {
@@ -74,7 +93,10 @@ func (r *replica) start() {
 func (r *replica) kill() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
-		_, _ = r.cmd.Process.Wait()
+		// Wait, not Process.Wait: it also waits for the output copier, so
+		// the next process starts with the old one's output all written.
+		_ = r.cmd.Wait()
+		r.cmd = nil
 	}
 }
 

@@ -46,6 +46,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kefuhub/kefuhub/connectors/fakehttp"
 )
 
 // API paths. PathTodoTasks is a pattern: FailNext and DropNext take it as
@@ -191,7 +193,6 @@ const (
 )
 
 type fault struct {
-	path   string // a Path constant; "" is any path
 	kind   faultKind
 	status int
 	code   string
@@ -222,7 +223,7 @@ type Server struct {
 	newTokens    map[string]token
 	tokenFetches int
 	calls        map[string]int
-	faults       []fault
+	faults       fakehttp.Faults[fault]
 	perMinute    int
 	robotMsgs    []RobotMessage
 	notices      []WorkNotice
@@ -272,13 +273,13 @@ func (s *Server) chaosFault(path string) (fault, bool) {
 	switch x := c.rng.Float64(); {
 	case x < c.fail:
 		c.failed++
-		return fault{path: path, kind: faultHTTP, status: http.StatusServiceUnavailable, code: "ServiceUnavailable"}, true
+		return fault{kind: faultHTTP, status: http.StatusServiceUnavailable, code: "ServiceUnavailable"}, true
 	case x < c.fail+c.timeout:
 		c.timedOut++
-		return fault{path: path, kind: faultTimeout}, true
+		return fault{kind: faultTimeout}, true
 	case x < c.fail+c.timeout+c.drop:
 		c.dropd++
-		return fault{path: path, kind: faultDrop}, true
+		return fault{kind: faultDrop}, true
 	}
 	return fault{}, false
 }
@@ -382,10 +383,7 @@ func (s *Server) DropNext(path string, n int) { s.addFaults(path, n, fault{kind:
 func (s *Server) addFaults(path string, n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f.path = path
-	for range n {
-		s.faults = append(s.faults, f)
-	}
+	s.faults.Add(path, n, f)
 }
 
 // RateLimit sets how many messages a robot may post a minute before it is
@@ -475,7 +473,7 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[path]++
-		f, faulty := s.takeFault(path)
+		f, faulty := s.faults.Take(path)
 		if !faulty {
 			f, faulty = s.chaosFault(path)
 		}
@@ -494,34 +492,11 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 		case faultHTTP:
 			writeAPIError(w, f.status, f.code, "fake failure")
 		case faultTimeout:
-			// Reading the body lets the server notice the caller hanging up.
-			_, _ = io.Copy(io.Discard, r.Body)
-			select {
-			case <-time.After(holdFor):
-			case <-r.Context().Done():
-			}
-			writeAPIError(w, http.StatusGatewayTimeout, "Timeout", "fake failure: held too long")
+			fakehttp.Hold(w, r, holdFor)
 		case faultDrop:
-			h(httptest.NewRecorder(), r)
-			hj, ok := w.(http.Hijacker)
-			if !ok {
-				panic("dingtalkfake: cannot hijack the connection to drop the response")
-			}
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-			}
+			fakehttp.DropResponse(w, r, h)
 		}
 	}
-}
-
-func (s *Server) takeFault(path string) (fault, bool) {
-	for i, f := range s.faults {
-		if f.path == "" || f.path == path {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			return f, true
-		}
-	}
-	return fault{}, false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

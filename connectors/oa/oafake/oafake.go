@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kefuhub/kefuhub/connectors/fakehttp"
 	"github.com/kefuhub/kefuhub/connectors/signing"
 )
 
@@ -138,11 +139,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			c.timedOut++
 			wait := c.timeoutFor
 			s.mu.Unlock()
-			select {
-			case <-time.After(wait):
-			case <-r.Context().Done():
-			}
-			http.Error(w, "chaos: too slow", http.StatusGatewayTimeout)
+			fakehttp.Hold(w, r, wait)
 			return
 		case roll < c.fail+c.timeout+c.drop:
 			c.dropped++

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kefuhub/kefuhub/connectors/fakehttp"
 	"github.com/kefuhub/kefuhub/connectors/wxcrypto"
 )
 
@@ -151,7 +152,6 @@ const (
 )
 
 type fault struct {
-	path string // "" is any API path
 	kind faultKind
 	code int
 }
@@ -181,7 +181,7 @@ type Server struct {
 	msgIDs       map[string]bool
 	sent         []Sent
 	calls        map[string]int
-	faults       []fault
+	faults       fakehttp.Faults[fault]
 	pageSize     int
 	emptyPages   int
 	allowNoToken bool
@@ -233,9 +233,7 @@ func (s *Server) DropNext(path string, n int) { s.addFaults(path, n, faultDrop, 
 func (s *Server) addFaults(path string, n int, kind faultKind, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{path: path, kind: kind, code: code})
-	}
+	s.faults.Add(path, n, fault{kind: kind, code: code})
 }
 
 // ExpireTokens makes every access_token issued so far expired: the next
@@ -483,7 +481,7 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[path]++
-		f, faulty := s.takeFault(path)
+		f, faulty := s.faults.Take(path)
 		s.mu.Unlock()
 		if !faulty {
 			h(w, r)
@@ -495,27 +493,9 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 		case faultHTTP:
 			http.Error(w, "fake failure", f.code)
 		case faultDrop:
-			h(httptest.NewRecorder(), r)
-			hj, ok := w.(http.Hijacker)
-			if !ok {
-				panic("wecomfake: cannot hijack the connection to drop the response")
-			}
-			conn, _, err := hj.Hijack()
-			if err == nil {
-				_ = conn.Close()
-			}
+			fakehttp.DropResponse(w, r, h)
 		}
 	}
-}
-
-func (s *Server) takeFault(path string) (fault, bool) {
-	for i, f := range s.faults {
-		if f.path == "" || f.path == path {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			return f, true
-		}
-	}
-	return fault{}, false
 }
 
 type errBody struct {

@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kefuhub/kefuhub/connectors/fakehttp"
 )
 
 // API paths.
@@ -168,7 +170,6 @@ const (
 )
 
 type fault struct {
-	path string // "" is any API path
 	kind faultKind
 	code int
 	hold time.Duration // faultHold: how long the request is held
@@ -192,7 +193,7 @@ type Server struct {
 	tokens       map[string]time.Time
 	tokenFetches int
 	calls        map[string]int
-	faults       []fault
+	faults       fakehttp.Faults[fault]
 	messages     []AppMessage
 	dupes        map[string]sentKey
 	approvals    []Approval
@@ -288,17 +289,13 @@ func (s *Server) DropNext(path string, n int) { s.addFaults(path, n, faultDrop, 
 func (s *Server) HoldNext(path string, n int, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{path: path, kind: faultHold, hold: d})
-	}
+	s.faults.Add(path, n, fault{kind: faultHold, hold: d})
 }
 
 func (s *Server) addFaults(path string, n int, kind faultKind, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{path: path, kind: kind, code: code})
-	}
+	s.faults.Add(path, n, fault{kind: kind, code: code})
 }
 
 // --- inspection ---------------------------------------------------------
@@ -362,7 +359,7 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[path]++
-		f, faulty := s.takeFault(path)
+		f, faulty := s.faults.Take(path)
 		s.mu.Unlock()
 		if !faulty {
 			h(w, r)
@@ -374,35 +371,11 @@ func (s *Server) route(path string, h http.HandlerFunc) http.HandlerFunc {
 		case faultHTTP:
 			http.Error(w, "fake failure", f.code)
 		case faultHold:
-			// Reading the body lets the server notice the caller hanging up.
-			_, _ = io.Copy(io.Discard, r.Body)
-			select {
-			case <-time.After(f.hold):
-			case <-r.Context().Done():
-			}
-			http.Error(w, "fake failure: held too long", http.StatusGatewayTimeout)
+			fakehttp.Hold(w, r, f.hold)
 		case faultDrop:
-			h(httptest.NewRecorder(), r)
-			hj, ok := w.(http.Hijacker)
-			if !ok {
-				panic("wecomworkfake: cannot hijack the connection to drop the response")
-			}
-			conn, _, err := hj.Hijack()
-			if err == nil {
-				_ = conn.Close()
-			}
+			fakehttp.DropResponse(w, r, h)
 		}
 	}
-}
-
-func (s *Server) takeFault(path string) (fault, bool) {
-	for i, f := range s.faults {
-		if f.path == "" || f.path == path {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			return f, true
-		}
-	}
-	return fault{}, false
 }
 
 type errBody struct {

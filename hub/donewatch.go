@@ -68,6 +68,7 @@ func (h *Hub) checkTarget(ctx context.Context, target *models.Target, w connecto
 	}
 	p := Principal{TenantID: target.TenantID, Role: models.RoleAdmin, ViaTargetID: target.ID}
 	resolved := 0
+	var first error
 	for _, t := range tickets {
 		for _, ref := range t.ExternalRefs {
 			if ref.System != system {
@@ -75,7 +76,15 @@ func (h *Hub) checkTarget(ctx context.Context, target *models.Target, w connecto
 			}
 			done, err := w.Done(ctx, ref.ExternalID)
 			if err != nil {
-				return resolved, fmt.Errorf("ticket %s: %w", t.Reference(), err)
+				// One work order the platform cannot answer about (deleted
+				// there, say) must not stop the others being checked.
+				if first == nil {
+					first = fmt.Errorf("ticket %s: %w", t.Reference(), err)
+				}
+				if ctx.Err() != nil {
+					return resolved, first
+				}
+				break
 			}
 			if !done {
 				continue
@@ -94,7 +103,7 @@ func (h *Hub) checkTarget(ctx context.Context, target *models.Target, w connecto
 			break
 		}
 	}
-	return resolved, nil
+	return resolved, first
 }
 
 // watchDoneLoop runs CheckDoneWorkOrders every interval until Close.

@@ -178,16 +178,7 @@ func (a *api) fetchToken(ctx context.Context) (string, time.Duration, error) {
 	if out.AccessToken == "" {
 		return "", 0, &connectors.RetryableError{Err: errors.New("wecomwork: gettoken: answer without access_token")}
 	}
-	life := time.Duration(out.ExpiresIn) * time.Second
-	switch {
-	case life <= 0:
-		life = 10 * time.Minute
-	case life > 10*time.Minute:
-		life -= 5 * time.Minute
-	default:
-		life /= 2
-	}
-	return out.AccessToken, life, nil
+	return out.AccessToken, tokencache.Lifetime(time.Duration(out.ExpiresIn) * time.Second), nil
 }
 
 // testToken fetches a fresh token (the cached one proves nothing about
